@@ -1,0 +1,3 @@
+from mier_pl.cli import main
+
+main()

@@ -1,0 +1,163 @@
+"""Collection: one env per concurrent task, stepped in lockstep with one batched policy call.
+
+The collector owns a pool of envs of one family. A rollout assigns one task to each of the
+first ``len(tasks)`` envs (switching task in place), resets them, and steps them together:
+every step makes a single policy forward for all of them (spec §4: "5 tasks in lockstep").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mier_pl.data.batch import TransitionBatch
+from mier_pl.envs import MetaEnv, make_env
+
+ActFn = Callable[[Tensor], Tensor]
+"""Maps observations ``[B, obs_dim]`` (float32, on the collector's device) to actions ``[B, act_dim]``."""
+
+
+@dataclass
+class RolloutResult:
+    """``batch`` ``[B, steps]`` on the device, and the returns of the episodes that ended."""
+
+    batch: TransitionBatch
+    episode_returns: list[float]
+
+
+class Collector:
+    """A pool of envs of one family for lockstep collection and evaluation.
+
+    Args:
+        family: task family name.
+        family_seed: seed of the family's task lists (``None``: the family's default).
+        seed: seed of env ``i``'s reset generator is ``seed + i``.
+        device: where observations are sent for the policy and where batches are returned.
+    """
+
+    def __init__(
+        self, family: str, family_seed: int | None, seed: int, device: torch.device | str = "cpu"
+    ) -> None:
+        self.family, self.family_seed, self.seed = family, family_seed, seed
+        self.device = torch.device(device)
+        self.envs: list[MetaEnv] = []
+        self.env_steps = 0  # training samples: steps of counted rollouts
+        self._grow(1)
+
+    @property
+    def horizon(self) -> int:
+        return self.envs[0].max_episode_steps
+
+    @property
+    def train_tasks(self) -> tuple:
+        return self.envs[0].train_tasks
+
+    @property
+    def test_tasks(self) -> tuple:
+        return self.envs[0].test_tasks
+
+    def _grow(self, n: int) -> None:
+        while len(self.envs) < n:
+            env = make_env(self.family, self.family_seed)
+            env.reset(seed=self.seed + len(self.envs))  # seeds the env's own generator once
+            self.envs.append(env)
+
+    def _obs_tensor(self, obs: np.ndarray) -> Tensor:
+        return torch.as_tensor(obs, dtype=torch.float32).to(self.device, non_blocking=True)
+
+    @torch.no_grad()
+    def rollout(
+        self, tasks: Sequence[Any], num_steps: int, act_fn: ActFn, count: bool = True
+    ) -> RolloutResult:
+        """Collect ``num_steps`` transitions in each of ``tasks`` (fresh episodes, horizon cut).
+
+        An episode ends when the env terminates or reaches the horizon; the env is then reset
+        and collection goes on, so every task yields exactly ``num_steps`` transitions.
+        ``count=False`` leaves :attr:`env_steps` (the training sample count) unchanged.
+        """
+        b = len(tasks)
+        self._grow(b)
+        envs = self.envs[:b]
+        for env, task in zip(envs, tasks):
+            env.set_task(task)
+        obs_dim = envs[0].observation_space.shape[0]
+        act_dim = envs[0].action_space.shape[0]
+        obs_buf = np.empty((b, num_steps, obs_dim), np.float32)
+        next_buf = np.empty((b, num_steps, obs_dim), np.float32)
+        act_buf = np.empty((b, num_steps, act_dim), np.float32)
+        rew_buf = np.empty((b, num_steps), np.float32)
+        term_buf = np.zeros((b, num_steps), bool)
+        trunc_buf = np.zeros((b, num_steps), bool)
+        obs = np.stack([env.reset()[0] for env in envs])
+        ep_len = np.zeros(b, int)
+        ep_ret = np.zeros(b)
+        finished: list[float] = []
+        horizon = self.horizon
+        for t in range(num_steps):
+            actions = act_fn(self._obs_tensor(obs)).cpu().numpy()
+            for i, env in enumerate(envs):
+                next_obs, reward, terminated, _, _ = env.step(actions[i])
+                ep_len[i] += 1
+                ep_ret[i] += reward
+                obs_buf[i, t] = obs[i]
+                next_buf[i, t] = next_obs
+                rew_buf[i, t] = reward
+                term_buf[i, t] = terminated
+                trunc_buf[i, t] = ep_len[i] >= horizon and not terminated
+                if terminated or ep_len[i] >= horizon:
+                    finished.append(float(ep_ret[i]))
+                    next_obs, _ = env.reset()
+                    ep_len[i], ep_ret[i] = 0, 0.0
+                obs[i] = next_obs
+            act_buf[:, t] = actions
+        if count:
+            self.env_steps += b * num_steps
+        batch = TransitionBatch(
+            obs=torch.from_numpy(obs_buf),
+            act=torch.from_numpy(act_buf),
+            rew=torch.from_numpy(rew_buf),
+            next_obs=torch.from_numpy(next_buf),
+            terminated=torch.from_numpy(term_buf).float(),
+            truncated=torch.from_numpy(trunc_buf).float(),
+        ).to(self.device)
+        return RolloutResult(batch, finished)
+
+    @torch.no_grad()
+    def run_episodes(self, tasks: Sequence[Any], act_fn: ActFn) -> np.ndarray:
+        """One episode per task, up to the horizon; returns undiscounted returns ``[B]``."""
+        b = len(tasks)
+        self._grow(b)
+        envs = self.envs[:b]
+        for env, task in zip(envs, tasks):
+            env.set_task(task)
+        obs = np.stack([env.reset()[0] for env in envs])
+        returns = np.zeros(b)
+        alive = np.ones(b, bool)
+        for _ in range(self.horizon):
+            actions = act_fn(self._obs_tensor(obs)).cpu().numpy()
+            for i in np.flatnonzero(alive):
+                next_obs, reward, terminated, _, _ = envs[i].step(actions[i])
+                returns[i] += reward
+                obs[i] = next_obs
+                alive[i] = not terminated
+            if not alive.any():
+                break
+        return returns
+
+    # ----------------------------------------------------------- checkpoint
+    def state_dict(self) -> dict[str, Any]:
+        """The envs' reset generators and the step counter (plain data: ``weights_only`` safe)."""
+        states = [json.dumps(env.np_random.bit_generator.state) for env in self.envs]
+        return {"env_rng": states, "env_steps": self.env_steps}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._grow(len(state["env_rng"]))
+        for env, s in zip(self.envs, state["env_rng"]):
+            env.np_random.bit_generator.state = json.loads(s)
+        self.env_steps = int(state["env_steps"])

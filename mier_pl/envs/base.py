@@ -1,0 +1,120 @@
+"""The task-family interface every mier_pl environment implements.
+
+A *family* is a distribution of MDPs sharing state and action spaces (spec §1). The
+environment object holds the family's fixed train and test task lists and switches task in
+place with :meth:`MetaEnv.set_task`, so a collector can keep one env per concurrent task slot
+and never rebuild a MuJoCo model. The relabeler needs the family's termination rule as a pure
+batched function of torch tensors: :meth:`MetaEnv.termination_fn`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+Split = Literal["train", "test"]
+TaskT = TypeVar("TaskT")
+
+
+class MetaEnv(gym.Env, Generic[TaskT]):
+    """Mixin contract for a task family; concrete envs set the class variables.
+
+    Attributes:
+        family: the family's name as used in configs (``"ant-negated-joints"``).
+        env_id: the Gymnasium id it is registered under (``"mier_pl/AntNegatedJoints-v0"``).
+        reward_only: True when tasks differ only in reward (spec §8): such families use
+            separate reward/state models and reward relabeling; others use the joint model
+            and rollout relabeling.
+        max_episode_steps: the horizon (200, or 30 for the point families).
+        default_family_seed: seed of the local generator the task lists come from.
+        task_type: the type of one task description; :meth:`set_task` rejects others.
+    """
+
+    family: ClassVar[str]
+    env_id: ClassVar[str]
+    reward_only: ClassVar[bool]
+    max_episode_steps: ClassVar[int] = 200
+    default_family_seed: ClassVar[int] = 1337
+    task_type: ClassVar[type]
+
+    train_tasks: tuple[TaskT, ...]
+    test_tasks: tuple[TaskT, ...]
+    _task: TaskT
+
+    def _init_tasks(self, family_seed: int | None) -> None:
+        """Build the task lists from a *local* generator (never NumPy's global one)."""
+        seed = self.default_family_seed if family_seed is None else family_seed
+        self.family_seed = seed
+        train, test = self.make_tasks(np.random.default_rng(seed), seed)
+        self.train_tasks, self.test_tasks = tuple(train), tuple(test)
+        if not self.train_tasks:
+            raise ValueError(f"{self.family}: the family has no train tasks")
+
+    @classmethod
+    def make_tasks(
+        cls, rng: np.random.Generator, seed: int
+    ) -> tuple[Sequence[TaskT], Sequence[TaskT]]:
+        """Return (train tasks, test tasks); ``rng`` is seeded with ``seed``."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- tasks
+    @property
+    def task(self) -> TaskT:
+        """The task the env currently runs."""
+        return self._task
+
+    def tasks(self, split: Split) -> tuple[TaskT, ...]:
+        if split == "train":
+            return self.train_tasks
+        if split == "test":
+            return self.test_tasks
+        raise ValueError(f"unknown split {split!r}: use 'train' or 'test'")
+
+    def set_task(self, task: TaskT) -> None:
+        """Switch to ``task`` in place (no model rebuild); takes effect from the next step."""
+        if not isinstance(task, self.task_type):
+            raise TypeError(
+                f"{self.family} takes tasks of type {self.task_type.__name__}, got "
+                f"{type(task).__name__} ({task!r}); is it a task of another family? Use "
+                f"env.train_tasks[i] or env.test_tasks[i] of a {self.family} env."
+            )
+        self._apply_task(task)  # first, so a task it rejects does not become the current one
+        self._task = task
+
+    def set_task_index(self, split: Split, index: int) -> None:
+        """Switch to task ``index`` of ``split``, checking the range."""
+        tasks = self.tasks(split)
+        if not 0 <= index < len(tasks):
+            raise IndexError(
+                f"{self.family} has {len(tasks)} {split} tasks: valid indices are "
+                f"0..{len(tasks) - 1}, got {index}"
+            )
+        self.set_task(tasks[index])
+
+    def _apply_task(self, task: TaskT) -> None:
+        """Family hook: change physics or reward parameters for ``task``."""
+
+    # ---------------------------------------------------------------- checks
+    def _check_action(self, action: Any) -> np.ndarray:
+        """Return ``action`` as a float array, naming the expected shape if it is wrong."""
+        a = np.asarray(action, dtype=np.float64)
+        expected = self.action_space.shape
+        if a.shape != expected:
+            raise ValueError(f"{self.family}: action must have shape {expected}, got {a.shape}")
+        return a
+
+    # ------------------------------------------------------------ relabeling
+    @staticmethod
+    def termination_fn(
+        obs: torch.Tensor, act: torch.Tensor, next_obs: torch.Tensor
+    ) -> torch.Tensor:
+        """Batched termination rule: bool tensor of shape ``next_obs.shape[:-1]``.
+
+        The default is "never terminates".
+        """
+        del obs, act
+        return torch.zeros(next_obs.shape[:-1], dtype=torch.bool, device=next_obs.device)

@@ -1,0 +1,63 @@
+"""TensorBoard with a CSV copy of every metric in the same run directory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightning_fabric.loggers.csv_logs import _ExperimentWriter
+from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_only
+
+
+class _CSVWriter(_ExperimentWriter):
+    def _check_log_dir_exists(self) -> None:
+        """The directory is TensorBoard's and holds its files already: nothing to warn about."""
+
+
+class TensorBoardCSVLogger(TensorBoardLogger):
+    """A ``TensorBoardLogger`` that also writes ``metrics.csv`` beside its event files.
+
+    One logger, one run directory (``lightning_logs/<name>/version_<n>/``): TensorBoard for
+    watching, CSV for scripts and notebooks. Arguments are ``TensorBoardLogger``'s.
+    """
+
+    def __init__(self, save_dir: str = "lightning_logs", name: str | None = "mier", **kwargs: Any) -> None:
+        super().__init__(save_dir=save_dir, name=name, **kwargs)
+        self._csv: _ExperimentWriter | None = None
+
+    @property
+    def csv(self) -> _ExperimentWriter:
+        if self._csv is None:
+            self._csv = _CSVWriter(self.log_dir)
+        return self._csv
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        super().log_metrics(metrics, step)
+        self.csv.log_metrics(metrics, step)
+
+    @rank_zero_only
+    def save(self) -> None:
+        super().save()
+        if self._csv is not None:
+            self._csv.save()
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        if self._csv is not None:
+            self._csv.save()
+        super().finalize(status)
+
+
+def wandb_logger(**kwargs: Any):
+    """``WandbLogger`` with an install hint when ``wandb`` is missing."""
+    try:
+        import wandb  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            "the W&B logger needs the wandb package: pip install 'mier-pl[wandb]' "
+            "(or drop --config conf/logger/wandb.yaml)"
+        ) from err
+    from pytorch_lightning.loggers import WandbLogger
+
+    return WandbLogger(**kwargs)

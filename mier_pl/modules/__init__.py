@@ -1,0 +1,16 @@
+"""LightningModules: optimisers, stepping and logging; the maths lives in ``functional/``."""
+
+from mier_pl.modules.common import CollectConfig, EvalConfig
+from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
+from mier_pl.modules.mier import MIERModule
+from mier_pl.modules.sac import ContextSACModule, SACConfig
+
+__all__ = [
+    "CollectConfig",
+    "ContextSACModule",
+    "DynamicsConfig",
+    "EvalConfig",
+    "MIERModule",
+    "MetaModelModule",
+    "SACConfig",
+]

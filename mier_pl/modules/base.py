@@ -1,0 +1,133 @@
+"""Algorithm 1's outer wiring shared by MIER and the model-only module.
+
+Exploration before training, the epoch's collection, evaluation on train and test tasks and
+throughput logging. What acts (SAC or a random policy) and what adapts (the meta-model) come
+from the subclass.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from mier_pl.data.algorithm import Policy, collect_epoch, evaluate, explore
+from mier_pl.data.datamodule import ReplayDataModule
+from mier_pl.modules.common import CollectConfig, EvalConfig, spread_indices
+
+
+class MetaTrainingModule(pl.LightningModule):
+    """Base of the ``fit`` targets; subclasses set ``collect_cfg``, ``eval_cfg`` and implement
+    :meth:`policy` and :attr:`meta_model`."""
+
+    collect_cfg: CollectConfig
+    eval_cfg: EvalConfig
+
+    @property
+    def meta_model(self):  # -> MetaModelModule (not imported: it subclasses this base)
+        raise NotImplementedError
+
+    def policy(self) -> Policy:
+        raise NotImplementedError
+
+    @property
+    def data(self) -> ReplayDataModule:
+        dm = self.trainer.datamodule
+        if not isinstance(dm, ReplayDataModule) or dm.buffer is None:
+            raise RuntimeError(
+                f"{type(self).__name__} needs a set-up ReplayDataModule (--data); got {type(dm).__name__}"
+            )
+        return dm
+
+    @property
+    def prior_context(self) -> Tensor:
+        return self.meta_model.prior.detach()
+
+    def should_eval(self, epoch: int) -> bool:
+        """Evaluate after epochs interval−1, 2·interval−1, … and after the last epoch."""
+        k = self.eval_cfg.interval
+        last = self.trainer.max_epochs is not None and epoch == self.trainer.max_epochs - 1
+        return k > 0 and ((epoch + 1) % k == 0 or last)
+
+    # ---------------------------------------------------------------- hooks
+    def on_fit_start(self) -> None:
+        dm, c = self.data, self.collect_cfg
+        if int(dm.buffer.added.sum()) == 0:  # a resumed run has its buffers back already
+            t0 = time.perf_counter()
+            stats = explore(dm.collector, dm.buffer, self.policy(), self.prior_context,
+                            c.initial_exploration_repeats, c.prior_steps, c.tasks_per_epoch)
+            self.print(
+                f"initial exploration: {stats.env_steps} env steps in "
+                f"{time.perf_counter() - t0:.1f}s over {dm.num_train_tasks} train tasks"
+            )
+
+    def on_train_epoch_start(self) -> None:
+        dm, c = self.data, self.collect_cfg
+        t0 = time.perf_counter()
+        task_ids = torch.randint(dm.num_train_tasks, (c.tasks_per_epoch,)).tolist()
+        stats = collect_epoch(dm.collector, dm.buffer, task_ids, self.policy(), self.prior_context,
+                              self.meta_model.adapt, c.prior_steps, c.posterior_steps)
+        now = time.perf_counter()
+        self._train_start = now
+        self._collect_rate = stats.env_steps / max(now - t0, 1e-9)
+        if stats.episode_returns:
+            self._last_train_return = float(np.mean(stats.episode_returns))
+
+    def on_train_epoch_end(self) -> None:
+        dm = self.data
+        elapsed = max(time.perf_counter() - self._train_start, 1e-9)
+        self.log("perf/env_steps_per_s", self._collect_rate)
+        self.log("perf/updates_per_s", dm.steps_per_epoch / elapsed)
+        self.log("progress/env_steps", float(dm.collector.env_steps), prog_bar=True)
+        if hasattr(self, "_last_train_return"):
+            self.log("train/episode_return", self._last_train_return, prog_bar=True)
+        if self.should_eval(self.current_epoch):
+            self.run_evaluation()
+
+    @torch.no_grad()
+    def run_evaluation(self) -> dict[str, np.ndarray]:
+        """Spec §4.2c on the chosen train tasks and on the test tasks (MIER-wR)."""
+        dm, e = self.data, self.eval_cfg
+        results: dict[str, np.ndarray] = {}
+        for split, count, key in (
+            ("train", e.train_tasks, "eval/train_return"),
+            ("test", e.test_tasks, "eval/test_return_mier_wr"),
+        ):
+            all_tasks = dm.collector.train_tasks if split == "train" else dm.collector.test_tasks
+            ids = spread_indices(len(all_tasks), count)
+            if not ids:
+                continue
+            returns, _ = evaluate(dm.collector, [all_tasks[i] for i in ids], self.policy(),
+                                  self.prior_context, self.meta_model.adapt, dm.batch_size)
+            results[split] = returns
+            self.log(key, float(returns.mean()), prog_bar=True, sync_dist=True)
+            for i, r in zip(ids, returns):
+                self.log(f"{key}/task_{i}", float(r), sync_dist=True)
+        return results
+
+    # ----------------------------------------------------------- checkpoint
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        dm = self.data
+        checkpoint["mier"] = {"family": dm.family, "obs_dim": dm.obs_dim, "act_dim": dm.act_dim}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        if dm is not None:
+            check_checkpoint_family(checkpoint, dm.family, dm.obs_dim, dm.act_dim)
+
+
+def check_checkpoint_family(checkpoint: dict, family: str, obs_dim: int, act_dim: int, path: str = "") -> None:
+    """Raise, naming both sides, when a checkpoint is not a run of ``family``."""
+    saved = checkpoint.get("mier")
+    where = f"checkpoint {path} " if path else "the checkpoint "
+    if saved is None:
+        raise ValueError(f"{where}is not a mier_pl meta-training checkpoint (no 'mier' entry)")
+    if (saved["family"], saved["obs_dim"], saved["act_dim"]) != (family, obs_dim, act_dim):
+        raise ValueError(
+            f"{where}is from family {saved['family']!r} (obs_dim {saved['obs_dim']}, act_dim "
+            f"{saved['act_dim']}) but this run is {family!r} (obs_dim {obs_dim}, act_dim "
+            f"{act_dim}); pass a checkpoint of a {family} run or the config of {saved['family']!r}"
+        )

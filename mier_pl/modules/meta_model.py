@@ -1,0 +1,172 @@
+"""``MetaModelModule``: MAML over the context for the dynamics-and-reward model (spec §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+
+from mier_pl.data.algorithm import Policy, random_policy
+from mier_pl.data.batch import MetaBatch, TransitionBatch
+from mier_pl.functional.inner_loop import adapt_context
+from mier_pl.modules.base import MetaTrainingModule
+from mier_pl.modules.common import CollectConfig, EvalConfig, check_finite
+from mier_pl.nets.model import ContextModel
+
+
+@dataclass
+class DynamicsConfig:
+    """The model and its meta-training (spec §2-3; defaults are the release's).
+
+    Attributes:
+        context_dim: size of φ (5; 10 for cheetah-negated-joints).
+        hidden: units per hidden layer (200).
+        layers: hidden layers (4).
+        models: "joint" (one model for reward and state), "separate" (meta-trained reward model
+            plus an ordinary state model) or "auto": separate for reward-only families.
+        inner_steps: K, context gradient steps in the inner loop (2).
+        inner_lr: α, the inner learning rate (0.01).
+        inner_grad_clip: per-task L2 clip of each context gradient (10).
+        first_order: drop the second-order terms (first-order MAML). Off: the release is
+            second-order.
+        learn_prior: learn φ₀ (the paper's wording) instead of the release's fixed zeros.
+        lr: Adam learning rate of the outer loop (1e-3).
+        grad_clip: global norm clip of the outer gradient (10).
+    """
+
+    context_dim: int = 5
+    hidden: int = 200
+    layers: int = 4
+    models: Literal["auto", "joint", "separate"] = "auto"
+    inner_steps: int = 2
+    inner_lr: float = 0.01
+    inner_grad_clip: float = 10.0
+    first_order: bool = False
+    learn_prior: bool = False
+    lr: float = 1e-3
+    grad_clip: float = 10.0
+
+
+class MetaModelModule(MetaTrainingModule):
+    """The context model, its Adam optimiser and the inner-loop settings.
+
+    Inside MIER it is a child of :class:`~mier_pl.modules.mier.MIERModule`, which calls
+    :meth:`meta_update` and steps the optimiser. On its own (``--model
+    mier_pl.modules.MetaModelModule``) it meta-trains on data from a uniform random policy, so
+    the model can be studied without SAC.
+
+    Args:
+        obs_dim: observation size (linked from the data module).
+        act_dim: action size (linked).
+        reward_only: whether the family's tasks differ only in reward (linked).
+        dynamics: model and meta-training settings.
+        collect: collection settings (used when trained on its own).
+        eval: evaluation settings (used when trained on its own; a random policy's returns).
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        reward_only: bool = False,
+        dynamics: DynamicsConfig | None = None,
+        collect: CollectConfig | None = None,
+        eval: EvalConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = cfg = dynamics or DynamicsConfig()
+        self.collect_cfg = collect or CollectConfig()
+        self.eval_cfg = eval or EvalConfig(interval=0)
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        separate = cfg.models == "separate" or (cfg.models == "auto" and reward_only)
+        self.model = ContextModel(obs_dim, act_dim, cfg.context_dim, cfg.hidden, cfg.layers, separate)
+        prior = torch.zeros(1, cfg.context_dim)
+        if cfg.learn_prior:
+            self.prior = nn.Parameter(prior)
+        else:
+            self.register_buffer("prior", prior)
+        self.automatic_optimization = False
+
+    # ---------------------------------------------------------------- maths
+    def adapt(self, batch: TransitionBatch, lrs: list[float] | None = None) -> Tensor:
+        """Detached φ_T ``[tasks, context_dim]`` from ``batch`` ``[tasks, N]`` (first order)."""
+        lrs = lrs if lrs is not None else [self.cfg.inner_lr] * self.cfg.inner_steps
+        with torch.enable_grad():
+            context = adapt_context(
+                lambda c: self.model.adapt_loss(batch, c),
+                self.prior.detach().expand(batch.rew.shape[0], -1),
+                lrs,
+                self.cfg.inner_grad_clip,
+                create_graph=False,
+            )
+        return context.detach()
+
+    def meta_update(
+        self, batch: MetaBatch, diagnostics: bool = True
+    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
+        """Algorithm 1's model step: adapt φ on the support, score φ_T on the query.
+
+        Returns:
+            ``(outer loss, metrics, adapted context [tasks, context_dim] detached)``.
+        """
+        cfg = self.cfg
+        support, query = batch.support, batch.query
+        support.check_dims(self.obs_dim, self.act_dim, "meta-batch support")
+        query.check_dims(self.obs_dim, self.act_dim, "meta-batch query")
+        prior = self.prior.expand(support.rew.shape[0], -1)
+        adapted = adapt_context(
+            lambda c: self.model.adapt_loss(support, c),
+            prior,
+            [cfg.inner_lr] * cfg.inner_steps,
+            cfg.inner_grad_clip,
+            create_graph=not cfg.first_order,
+        )
+        post = self.model.losses(query, adapted)
+        loss = post.total().mean()
+        adapted = adapted.detach()
+        metrics = {
+            "model/outer_loss": loss.detach(),
+            "model/post_reward_loss": post.reward.detach().mean(),
+            "model/post_state_loss": post.state.detach().mean(),
+            "model/context_norm": adapted.norm(dim=-1).mean(),
+            "model/context_spread": adapted.std(dim=0).mean() if adapted.shape[0] > 1 else adapted.new_zeros(()),
+        }
+        if diagnostics:
+            with torch.no_grad():
+                pre = self.model.losses(query, prior.detach())
+            metrics["model/pre_reward_loss"] = pre.reward.mean()
+            metrics["model/pre_state_loss"] = pre.state.mean()
+            metrics["model/adaptation_gain"] = pre.total().mean() - loss.detach()
+        return loss, metrics, adapted
+
+    # -------------------------------------------------------------- wiring
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
+
+    def optimize(self, owner: pl.LightningModule, optimizer, loss: Tensor) -> None:
+        """One outer step through ``owner``'s Lightning hooks (so precision and DDP apply)."""
+        optimizer.zero_grad(set_to_none=True)
+        owner.manual_backward(loss)
+        owner.clip_gradients(optimizer, gradient_clip_val=self.cfg.grad_clip, gradient_clip_algorithm="norm")
+        optimizer.step()
+
+    # ------------------------------------------- standalone (model-only) fit
+    @property
+    def meta_model(self) -> MetaModelModule:
+        return self
+
+    def policy(self) -> Policy:
+        """Model-only runs collect with a uniform random policy."""
+        return random_policy(self.act_dim)
+
+    def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
+        loss, metrics, _ = self.meta_update(batch, diagnostics=True)
+        check_finite({"model/outer_loss": loss}, f"epoch {self.current_epoch}, batch {batch_idx}",
+                     "Check the replay data, or lower --model.dynamics.lr / --model.dynamics.inner_lr.")
+        self.optimize(self, self.optimizers(), loss)
+        self.log_dict(metrics)
+        self.log("model/loss", metrics["model/outer_loss"], prog_bar=True)

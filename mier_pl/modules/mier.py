@@ -1,0 +1,87 @@
+"""``MIERModule``: the ``fit`` target that meta-trains MIER (spec §4, Algorithm 1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mier_pl.data.algorithm import Policy
+from mier_pl.data.batch import MetaBatch
+from mier_pl.modules.base import MetaTrainingModule
+from mier_pl.modules.common import CollectConfig, EvalConfig, check_finite
+from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
+from mier_pl.modules.sac import ContextSACModule, SACConfig
+
+
+class MIERModule(MetaTrainingModule):
+    """Owns the meta-model and the context SAC; manual optimisation, four optimisers.
+
+    Args:
+        obs_dim: observation size (linked from the data module).
+        act_dim: action size (linked).
+        reward_only: whether tasks differ only in reward (linked; picks separate models).
+        dynamics: model and meta-training settings.
+        sac: SAC settings.
+        collect: collection settings.
+        eval: evaluation settings.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        reward_only: bool = False,
+        dynamics: DynamicsConfig | None = None,
+        sac: SACConfig | None = None,
+        collect: CollectConfig | None = None,
+        eval: EvalConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        dynamics = dynamics or DynamicsConfig()
+        self.collect_cfg = collect or CollectConfig()
+        self.eval_cfg = eval or EvalConfig()
+        self.meta = MetaModelModule(obs_dim, act_dim, reward_only, dynamics)
+        self.sac = ContextSACModule(obs_dim, act_dim, dynamics.context_dim, sac)
+        self.automatic_optimization = False
+
+    @property
+    def meta_model(self) -> MetaModelModule:
+        return self.meta
+
+    def policy(self) -> Policy:
+        return self.sac.act
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """``[model, critic, actor, alpha]``."""
+        return [self.meta.configure_optimizers(), *self.sac.configure_optimizers()]
+
+    def _optimize(self, optimizer: Any, loss: Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        optimizer.step()
+
+    def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
+        model_opt, *sac_opts = self.optimizers()
+        where = f"epoch {self.current_epoch}, batch {batch_idx}"
+        diagnostics = batch_idx % self.trainer.log_every_n_steps == 0
+
+        # Model identification: adapt φ on each task's support batch (inner loop), then one
+        # second-order step of θ on the query batches (outer loop).
+        model_loss, metrics, adapted_context = self.meta.meta_update(batch, diagnostics)
+        check_finite({"model/outer_loss": model_loss}, where,
+                     "Lower --model.dynamics.lr or --model.dynamics.inner_lr.")
+        self.meta.optimize(self, model_opt, model_loss)
+
+        # SAC on the same query batches, each transition labelled with its task's φ_T. The
+        # context is detached: SAC never backpropagates into the model (spec §4.2b).
+        sac_batch = batch.query.flatten()
+        context = adapted_context.repeat_interleave(batch.query.rew.shape[1], dim=0)
+        sac_metrics = self.sac.update(sac_batch, context, sac_opts, self._optimize)
+        check_finite({f"sac/{k}": sac_metrics[k] for k in ("critic_loss", "actor_loss", "alpha_loss")},
+                     where, "Lower --model.sac.lr or check the rewards' scale (--model.sac.reward_scale).")
+
+        metrics.update({f"sac/{k}": v for k, v in sac_metrics.items()})
+        self.log_dict(metrics)

@@ -1,0 +1,107 @@
+"""``ContextSACModule``: context-conditioned SAC (spec §5)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+
+from mier_pl.data.batch import TransitionBatch
+from mier_pl.functional import sac as F
+from mier_pl.nets.sac import TanhGaussianActor, TwinCritic
+
+Optimize = Callable[[torch.optim.Optimizer, Tensor], None]
+
+
+@dataclass
+class SACConfig:
+    """SAC settings (spec §5; defaults are the release's).
+
+    Attributes:
+        hidden: hidden layer sizes of actor and critics (300-300-300 for the benchmarks and
+            cheetah-vel; 256-256 for the OOD negated-joints, ant-dir and walker families).
+        lr: Adam learning rate for Q, π and α (3e-4).
+        gamma: discount (0.99).
+        tau: target smoothing per update (0.005).
+        reward_scale: multiplies rewards in the critic target (1).
+        target_entropy: "release" for H̄ = −1, "action_dim" for H̄ = −|A|.
+        init_log_alpha: starting log α (0).
+    """
+
+    hidden: tuple[int, ...] = (300, 300, 300)
+    lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    reward_scale: float = 1.0
+    target_entropy: Literal["release", "action_dim"] = "release"
+    init_log_alpha: float = 0.0
+
+
+class ContextSACModule(pl.LightningModule):
+    """Tanh-Gaussian actor and fused twin critics over (s, φ), with learned α.
+
+    Args:
+        obs_dim: observation size.
+        act_dim: action size.
+        context_dim: size of φ.
+        sac: settings.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, context_dim: int, sac: SACConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg = sac or SACConfig()
+        in_dim = obs_dim + context_dim
+        self.actor = TanhGaussianActor(in_dim, act_dim, cfg.hidden)
+        self.critic = TwinCritic(in_dim + act_dim, cfg.hidden)
+        # Targets start as copies of the critics (the release's fresh random targets are a bug).
+        self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.tensor(float(cfg.init_log_alpha)))
+        self.target_entropy = -1.0 if cfg.target_entropy == "release" else -float(act_dim)
+        self.automatic_optimization = False
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """``[critic, actor, alpha]`` Adam optimisers."""
+        return [
+            torch.optim.Adam(self.critic.parameters(), lr=self.cfg.lr),
+            torch.optim.Adam(self.actor.parameters(), lr=self.cfg.lr),
+            torch.optim.Adam([self.log_alpha], lr=self.cfg.lr),
+        ]
+
+    @torch.no_grad()
+    def act(self, obs: Tensor, context: Tensor, deterministic: bool = False) -> Tensor:
+        return self.actor(F.with_context(obs, context), deterministic)[0]
+
+    def update(
+        self,
+        batch: TransitionBatch,
+        context: Tensor,
+        optimizers: list[torch.optim.Optimizer],
+        optimize: Optimize,
+    ) -> dict[str, Tensor]:
+        """One SAC update on ``batch`` ``[B]`` with per-sample contexts ``[B, context_dim]``.
+
+        Critic, then actor (against the just-updated critic), then α, then the targets.
+        ``optimize(opt, loss)`` steps one optimiser (the owning module's manual-optimisation
+        wiring, so precision plugins and DDP apply).
+        """
+        critic_opt, actor_opt, alpha_opt = optimizers
+        cfg = self.cfg
+        c_loss, metrics = F.critic_loss(
+            self.critic, self.target_critic, self.actor, self.log_alpha, batch, context,
+            cfg.gamma, cfg.reward_scale,
+        )
+        optimize(critic_opt, c_loss)
+        a_loss, log_prob, a_metrics = F.actor_loss(self.critic, self.actor, self.log_alpha, batch, context)
+        optimize(actor_opt, a_loss)
+        al_loss = F.alpha_loss(self.log_alpha, log_prob, self.target_entropy)
+        optimize(alpha_opt, al_loss)
+        F.soft_update(self.target_critic, self.critic, cfg.tau)
+        metrics.update(a_metrics)
+        metrics["alpha_loss"] = al_loss.detach()
+        metrics["alpha"] = self.log_alpha.detach().exp()
+        return metrics

@@ -1,0 +1,101 @@
+"""SAC networks over (s, φ) (spec §5): a tanh-Gaussian actor and a fused twin critic."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
+    """ReLU MLP with PyTorch's default ``nn.Linear`` initialisation."""
+    layers: list[nn.Module] = []
+    for h in hidden:
+        layers += [nn.Linear(in_dim, h), nn.ReLU()]
+        in_dim = h
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class TanhGaussianActor(nn.Module):
+    """π(a | s, φ): diagonal Gaussian squashed by tanh; log-std clipped to [−20, 2].
+
+    Args:
+        in_dim: ``obs_dim + context_dim``.
+        act_dim: action size (actions in [−1, 1]).
+        hidden: hidden layer sizes.
+    """
+
+    def __init__(self, in_dim: int, act_dim: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        self.net = mlp(in_dim, hidden, 2 * act_dim)
+        self.act_dim = act_dim
+
+    def forward(self, x: Tensor, deterministic: bool = False) -> tuple[Tensor, Tensor]:
+        """Return ``(action [B, act_dim], log_prob [B])``.
+
+        The log-prob uses the pre-tanh sample ``u``: log N(u) − Σ log(1 − tanh(u)²), with the
+        correction written as 2(log 2 − u − softplus(−2u)) for numerical stability.
+        """
+        mean, log_std = self.net(x).chunk(2, dim=-1)
+        log_std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        std = log_std.exp()
+        if deterministic:
+            u = mean
+        else:
+            u = mean + std * torch.randn_like(mean)
+        log_prob = (-0.5 * ((u - mean) / std) ** 2 - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prob = log_prob - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+        return torch.tanh(u), log_prob
+
+
+class EnsembleLinear(nn.Module):
+    """``n`` independent linear layers applied in one batched matmul: ``[n, B, in] → [n, B, out]``."""
+
+    def __init__(self, n: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.empty(n, 1, out_dim))
+        bound = 1.0 / math.sqrt(in_dim)  # nn.Linear's default init, member by member
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor, detach: bool = False) -> Tensor:
+        w, b = (self.weight.detach(), self.bias.detach()) if detach else (self.weight, self.bias)
+        return torch.baddbmm(b, x, w)
+
+
+class TwinCritic(nn.Module):
+    """Q₁, Q₂(s, a, φ) as one stacked network: both critics in a single forward pass.
+
+    Args:
+        in_dim: ``obs_dim + context_dim + act_dim``.
+        hidden: hidden layer sizes.
+        num_critics: ensemble size (2).
+    """
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], num_critics: int = 2) -> None:
+        super().__init__()
+        dims = [in_dim, *hidden, 1]
+        self.layers = nn.ModuleList(
+            EnsembleLinear(num_critics, a, b) for a, b in zip(dims[:-1], dims[1:])
+        )
+        self.num_critics = num_critics
+
+    def forward(self, x: Tensor, detach_params: bool = False) -> Tensor:
+        """``x`` ``[B, in_dim]`` → Q values ``[num_critics, B]``.
+
+        ``detach_params=True`` evaluates with detached weights: the actor loss then
+        backpropagates into the action only, and the critic's ``.grad`` stays untouched.
+        """
+        h = x.unsqueeze(0).expand(self.num_critics, *x.shape)
+        for i, layer in enumerate(self.layers):
+            h = layer(h, detach=detach_params)
+            if i < len(self.layers) - 1:
+                h = F.relu(h)
+        return h.squeeze(-1)
