@@ -1,0 +1,1 @@
+"""Speed checks of mier_pl's hot paths against their physical limit."""
