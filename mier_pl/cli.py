@@ -7,6 +7,7 @@ linked into the module at instantiation; configs never repeat them.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -74,6 +75,8 @@ class MIERCLI(LightningCLI):
 
 def main(args: list[str] | None = None) -> MIERCLI:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Noise from Lightning's own internals that a user can do nothing about.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     return MIERCLI(
         LightningModule,
         ReplayDataModule,

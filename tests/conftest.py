@@ -1,0 +1,33 @@
+"""Shared fixtures: run the CLI in a temporary directory."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+
+@pytest.fixture
+def run_cli(tmp_path, monkeypatch):
+    """Call ``python -m mier_pl`` in-process from ``tmp_path``; returns the CLI object."""
+    from mier_pl.cli import main
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str):
+        return main([str(a) for a in args])
+
+    return run
+
+
+def read_metrics(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def metric_series(rows: list[dict[str, str]], key: str) -> list[float]:
+    return [float(r[key]) for r in rows if r.get(key)]

@@ -1,0 +1,111 @@
+"""End-to-end ``fit`` through the CLI: every config starts, bad input fails early, resume works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import CONF, metric_series, read_metrics
+
+DEBUG = CONF / "debug.yaml"
+FAMILY_CONFIGS = sorted(p.name for p in CONF.glob("*.yaml") if p.name != "debug.yaml")
+
+
+def _fit(run_cli, config: str, *extra: str):
+    return run_cli("fit", "--config", CONF / config, "--config", DEBUG,
+                   "--trainer.enable_progress_bar", "false", *extra)
+
+
+@pytest.mark.parametrize("config", FAMILY_CONFIGS)
+def test_every_config_runs_one_debug_epoch(run_cli, config):
+    cli = _fit(run_cli, config, "--trainer.max_epochs", "1")
+    trainer = cli.trainer
+    assert trainer.current_epoch == 1
+    dm = cli.datamodule
+    # initial exploration (1 × 20 steps per task) + one epoch (2 tasks × (20 + 20))
+    assert dm.collector.env_steps == dm.num_train_tasks * 20 + 2 * 40
+    assert int(dm.buffer.added.sum()) == dm.collector.env_steps
+    ckpt = Path(trainer.log_dir) / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file()
+    rows = read_metrics(Path(trainer.log_dir) / "metrics.csv")
+    assert metric_series(rows, "eval/test_return_mier_wr") or dm.num_test_tasks == 0
+    assert all(torch.isfinite(torch.tensor(metric_series(rows, "model/outer_loss"))))
+
+
+def test_dims_are_linked_from_the_family(run_cli):
+    cli = _fit(run_cli, "cheetah_neg.yaml", "--trainer.max_epochs", "1")
+    model = cli.model
+    assert (model.hparams.obs_dim, model.hparams.act_dim) == (20, 6)
+    assert model.meta.model.context_dim == 10
+    assert not model.meta.model.separate  # dynamics family: joint model
+    assert cli.datamodule.num_train_tasks == 10
+
+
+def test_reward_only_family_uses_separate_models(run_cli):
+    cli = _fit(run_cli, "point_goal.yaml", "--trainer.max_epochs", "1")
+    assert cli.model.meta.model.separate
+
+
+def test_misspelt_key_is_rejected_before_running(run_cli, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _fit(run_cli, "point_goal.yaml", "--model.sac.lrr", "1e-4")
+    assert exc.value.code != 0
+    err = capsys.readouterr().err
+    assert "lrr" in err
+
+
+def test_unknown_family_lists_valid_ones(run_cli, capsys):
+    with pytest.raises(SystemExit):
+        _fit(run_cli, "point_goal.yaml", "--data.family", "cheeta-vel")
+    err = capsys.readouterr().err
+    assert "cheeta-vel" in err and "cheetah-vel" in err and "point-rotated" in err
+
+
+def test_missing_checkpoint_is_named(run_cli, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        _fit(run_cli, "point_goal.yaml", "--ckpt_path", tmp_path / "nope.ckpt")
+    assert "nope.ckpt does not exist" in str(exc.value)
+
+
+def test_checkpoint_of_another_family_is_refused(run_cli):
+    cli = _fit(run_cli, "point_goal.yaml", "--trainer.max_epochs", "1")
+    ckpt = Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    with pytest.raises(SystemExit) as exc:
+        _fit(run_cli, "cheetah_neg.yaml", "--ckpt_path", ckpt)
+    msg = str(exc.value)
+    assert "'point-goal'" in msg and "'cheetah-negated-joints'" in msg and "obs_dim 2" in msg
+
+
+def test_nan_loss_stops_with_the_loss_and_step_named(run_cli):
+    with pytest.raises(FloatingPointError, match=r"sac/critic_loss=nan.*|non-finite loss at epoch 0, batch 0"):
+        _fit(run_cli, "point_goal.yaml", "--model.sac.reward_scale", ".nan")
+
+
+def test_resume_continues_counters_buffers_and_optimizers(run_cli):
+    first = _fit(run_cli, "point_rotated.yaml", "--trainer.max_epochs", "2")
+    ckpt = Path(first.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    steps_after_two = first.datamodule.collector.env_steps
+    saved = torch.load(ckpt, weights_only=True, map_location="cpu")
+    replay = saved["ReplayDataModule"]["replay"]
+    assert int(replay["added"].sum()) == steps_after_two  # the replay is in the checkpoint
+    resumed = _fit(run_cli, "point_rotated.yaml", "--trainer.max_epochs", "3", "--ckpt_path", "last")
+    dm = resumed.datamodule
+    # one more epoch of collection on top of the restored counter, and buffers kept
+    assert dm.collector.env_steps == steps_after_two + 2 * 40
+    assert int(dm.buffer.added.sum()) == steps_after_two + 2 * 40
+    assert resumed.trainer.current_epoch == 3
+    opt_state = resumed.trainer.optimizers[0].state_dict()["state"]
+    # Adam step counts continue from the checkpoint: 2 epochs × 4 steps, then 4 more
+    assert int(next(iter(opt_state.values()))["step"]) == 12
+
+
+def test_same_seed_same_metrics(run_cli, tmp_path):
+    a = _fit(run_cli, "point_goal.yaml", "--seed_everything", "3")
+    b = _fit(run_cli, "point_goal.yaml", "--seed_everything", "3")
+    rows_a = read_metrics(Path(a.trainer.log_dir) / "metrics.csv")
+    rows_b = read_metrics(Path(b.trainer.log_dir) / "metrics.csv")
+    assert a.trainer.log_dir != b.trainer.log_dir
+    for key in ("model/outer_loss", "sac/critic_loss", "eval/test_return_mier_wr"):
+        assert metric_series(rows_a, key) == metric_series(rows_b, key), key
