@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-slow lint bench clean
+.PHONY: setup run test test-slow lint bench clean config-reference
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m mier_pl fit --config conf/point_goal.yaml --config conf/quick.yaml
+	$(BIN)/python -m mier_pl fit --config conf/point_goal.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -35,3 +35,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) lightning_logs .pytest_cache
+
+# The README's config reference, generated from --print_config (tests/test_docs.py checks it).
+config-reference: $(STAMP)
+	$(BIN)/python -m mier_pl fit --config conf/ant_neg.yaml --print_config > docs/config_reference.yaml

@@ -29,6 +29,13 @@ class MIERCLI(LightningCLI):
             ("data.reward_only", "model.init_args.reward_only"),
         ):
             parser.link_arguments(source, target, apply_on="instantiate")
+        parser.add_argument(
+            "--torch_threads",
+            type=int | None,
+            default=None,
+            help="torch.set_num_threads for the run (None: torch's default). Small nets on a "
+            "CPU shared with env stepping often run fastest with 1.",
+        )
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -42,6 +49,8 @@ class MIERCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
+        if cfg.get("torch_threads"):
+            torch.set_num_threads(cfg.torch_threads)
         logger = cfg.trainer.get("logger")
         # Runs of a family land in lightning_logs/<family>/version_<n>.
         for item in logger if isinstance(logger, list) else [logger]:
@@ -85,7 +94,10 @@ def main(args: list[str] | None = None) -> MIERCLI:
         parser_kwargs={"parser_mode": "omegaconf+", "default_env": False},
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
-            "logger": {"class_path": "mier_pl.loggers.TensorBoardCSVLogger"},
+            "logger": {
+                "class_path": "mier_pl.loggers.TensorBoardCSVLogger",
+                "init_args": {"default_hp_metric": False},
+            },
             "num_sanity_val_steps": 0,
             "log_every_n_steps": 50,
         },

@@ -6,6 +6,7 @@ from typing import Any
 
 from lightning_fabric.loggers.csv_logs import _ExperimentWriter
 from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.loggers import WandbLogger as _LightningWandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 
@@ -49,15 +50,18 @@ class TensorBoardCSVLogger(TensorBoardLogger):
         super().finalize(status)
 
 
-def wandb_logger(**kwargs: Any):
-    """``WandbLogger`` with an install hint when ``wandb`` is missing."""
-    try:
-        import wandb  # noqa: F401
-    except ImportError as err:
-        raise ImportError(
-            "the W&B logger needs the wandb package: pip install 'mier-pl[wandb]' "
-            "(or drop --config conf/logger/wandb.yaml)"
-        ) from err
-    from pytorch_lightning.loggers import WandbLogger
+class WandbLogger(_LightningWandbLogger):
+    """Lightning's ``WandbLogger`` with an install hint naming our extra when wandb is missing.
 
-    return WandbLogger(**kwargs)
+    ``WANDB_MODE=offline`` (or ``offline: true``) runs with no network and no account.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        try:
+            import wandb  # noqa: F401
+        except ImportError as err:
+            raise ImportError(
+                "the W&B logger needs the wandb package: pip install 'mier-pl[wandb]' "
+                "(or drop --config conf/logger/wandb.yaml)"
+            ) from err
+        super().__init__(**kwargs)

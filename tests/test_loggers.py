@@ -1,0 +1,41 @@
+"""Logging: TensorBoard + CSV in one run directory; W&B offline with no account; install hint."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONF, metric_series, read_metrics
+
+FIT = ("fit", "--config", CONF / "point_goal.yaml", "--config", CONF / "debug.yaml",
+       "--trainer.enable_progress_bar", "false")
+
+
+def test_tensorboard_and_csv_share_the_run_directory(run_cli):
+    cli = run_cli(*FIT)
+    log_dir = Path(cli.trainer.log_dir)
+    assert log_dir.parts[-2:] == ("point-goal", "version_0")
+    assert list(log_dir.glob("events.out.tfevents.*"))
+    rows = read_metrics(log_dir / "metrics.csv")
+    env_steps = metric_series(rows, "progress/env_steps")
+    # 40 tasks × 20 exploration steps, then 2 tasks × (20 + 20) per epoch
+    assert env_steps == [880.0, 960.0]
+
+
+def test_wandb_offline_needs_no_account(run_cli, monkeypatch, tmp_path):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    run_cli(*FIT, "--config", CONF / "logger" / "wandb.yaml")
+    runs = list((tmp_path / "lightning_logs" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+
+
+def test_missing_wandb_names_the_extra(monkeypatch):
+    from mier_pl.loggers import WandbLogger
+
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    with pytest.raises(ImportError, match=r"pip install 'mier-pl\[wandb\]'"):
+        WandbLogger(project="x")
