@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 from lightning_fabric.loggers.csv_logs import _ExperimentWriter
@@ -11,8 +12,16 @@ from pytorch_lightning.utilities import rank_zero_only
 
 
 class _CSVWriter(_ExperimentWriter):
+    """Appends to an existing ``metrics.csv`` (a resumed run) instead of deleting it."""
+
+    def __init__(self, log_dir: str) -> None:
+        super().__init__(log_dir)
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+                self.metrics_keys = sorted(next(csv.reader(f), []))
+
     def _check_log_dir_exists(self) -> None:
-        """The directory is TensorBoard's and holds its files already: nothing to warn about."""
+        """The directory is TensorBoard's and may hold a resumed run's files: keep them."""
 
 
 class TensorBoardCSVLogger(TensorBoardLogger):

@@ -71,14 +71,13 @@ class TransitionBatch:
 
     def flatten(self) -> TransitionBatch:
         """Merge all leading dims into one: ``[tasks, N, d]`` → ``[tasks·N, d]``."""
-        n = self.rew.numel()
         return TransitionBatch(
-            obs=self.obs.reshape(n, -1),
-            act=self.act.reshape(n, -1),
-            rew=self.rew.reshape(n),
-            next_obs=self.next_obs.reshape(n, -1),
-            terminated=self.terminated.reshape(n),
-            truncated=self.truncated.reshape(n),
+            obs=self.obs.flatten(0, -2),
+            act=self.act.flatten(0, -2),
+            rew=self.rew.flatten(),
+            next_obs=self.next_obs.flatten(0, -2),
+            terminated=self.terminated.flatten(),
+            truncated=self.truncated.flatten(),
         )
 
     def __getitem__(self, index) -> TransitionBatch:

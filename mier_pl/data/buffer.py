@@ -192,7 +192,7 @@ class MultiTaskReplay:
     def check_nonempty(self, task_ids: Sequence[int], pre_adapt: bool) -> None:
         """Raise naming the tasks whose (pre-adapt) buffer is empty."""
         sizes = self.pre_size() if pre_adapt else self.size()
-        empty = [int(t) for t in task_ids if sizes[int(t)] == 0]
+        empty = sorted({int(t) for t in task_ids if sizes[int(t)] == 0})
         if empty:
             which = "pre-adapt" if pre_adapt else "full"
             raise EmptyBufferError(

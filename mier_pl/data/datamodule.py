@@ -125,6 +125,8 @@ class ReplayDataModule(pl.LightningDataModule):
             "collector": self.collector.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
+                # replay sampling on a GPU draws from the CUDA generators
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
                 "python": _python_state_to_plain(random.getstate()),
             },
@@ -145,6 +147,8 @@ class ReplayDataModule(pl.LightningDataModule):
         self.collector.load_state_dict(state["collector"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
+        if rng.get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
         name, keys, *rest = rng["numpy"]
         np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
         random.setstate(_plain_to_python_state(rng["python"]))

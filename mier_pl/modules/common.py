@@ -45,10 +45,10 @@ def check_finite(losses: dict[str, Tensor], where: str, hint: str) -> None:
 
     One fused check (a single host sync) per call.
     """
-    values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
-    if bool(torch.isfinite(values).all()):
+    ok = torch.stack([torch.isfinite(v.detach()).all() for v in losses.values()])  # own dtypes
+    if bool(ok.all()):
         return
-    bad = [name for name, ok in zip(losses, torch.isfinite(values).tolist()) if not ok]
+    bad = [name for name, fine in zip(losses, ok.tolist()) if not fine]
     raise FloatingPointError(
         f"non-finite loss at {where}: "
         + ", ".join(f"{n}={losses[n].item()}" for n in bad)

@@ -10,7 +10,8 @@ import torch
 from tests.conftest import CONF, metric_series, read_metrics
 
 DEBUG = CONF / "debug.yaml"
-FAMILY_CONFIGS = sorted(p.name for p in CONF.glob("*.yaml") if p.name != "debug.yaml")
+OVERLAYS = {"debug.yaml", "model_only.yaml"}
+FAMILY_CONFIGS = sorted(p.name for p in CONF.glob("*.yaml") if p.name not in OVERLAYS)
 
 
 def _fit(run_cli, config: str, *extra: str):
@@ -109,3 +110,15 @@ def test_same_seed_same_metrics(run_cli, tmp_path):
     assert a.trainer.log_dir != b.trainer.log_dir
     for key in ("model/outer_loss", "sac/critic_loss", "eval/test_return_mier_wr"):
         assert metric_series(rows_a, key) == metric_series(rows_b, key), key
+
+
+def test_model_only_overlay_trains_the_model_without_sac(run_cli):
+    cli = run_cli("fit", "--config", CONF / "point_rotated.yaml", "--config", DEBUG,
+                  "--config", CONF / "model_only.yaml", "--trainer.enable_progress_bar", "false",
+                  "--trainer.max_epochs", "3")
+    from mier_pl.modules import MetaModelModule
+
+    assert type(cli.model) is MetaModelModule
+    rows = read_metrics(Path(cli.trainer.log_dir) / "metrics.csv")
+    losses = metric_series(rows, "model/outer_loss")
+    assert len(losses) == 12 and all(torch.isfinite(torch.tensor(losses)))

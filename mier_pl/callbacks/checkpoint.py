@@ -1,0 +1,28 @@
+"""``last.ckpt`` every few epochs: everything a resume needs, replay buffers included."""
+
+from __future__ import annotations
+
+import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that always refreshes ``last.ckpt`` every ``every_n_epochs`` epochs.
+
+    Lightning 2.6 writes ``last.ckpt`` only alongside a top-k save, so with the default
+    ``save_top_k=0`` (no best-k copies) it would be written only when training ends and a
+    crash would lose the whole run. Saves go through Lightning's atomic writer (a temporary
+    file renamed into place), so a kill during a save leaves the previous ``last.ckpt`` intact.
+    """
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        every = self._every_n_epochs
+        if (
+            self.save_last
+            and every >= 1
+            and (trainer.current_epoch + 1) % every == 0
+            and self._last_global_step_saved != trainer.global_step
+            and not self._should_skip_saving_checkpoint(trainer)
+        ):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

@@ -1,0 +1,140 @@
+"""End-to-end ``adapt`` through the CLI on a debug-sized point-rotated checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import CONF, metric_series, read_metrics
+
+DEBUG = CONF / "debug.yaml"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A one-epoch debug fit of point-rotated: model, SAC and the train replay."""
+    from mier_pl.cli import main
+
+    root = tmp_path_factory.mktemp("fit")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        cli = main(["fit", "--config", str(CONF / "point_rotated.yaml"), "--config", str(DEBUG),
+                    "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false"])
+    return root / cli.trainer.log_dir / "checkpoints" / "last.ckpt"
+
+
+def _adapt(run_cli, ckpt, *extra):
+    return run_cli("adapt", "--config", CONF / "point_rotated.yaml", "--config", DEBUG,
+                   "--trainer.enable_progress_bar", "false", "--ckpt_path", ckpt, *extra)
+
+
+def test_adapt_runs_end_to_end_and_writes_results(run_cli, checkpoint, tmp_path):
+    before = _sha(checkpoint)
+    cli = _adapt(run_cli, checkpoint, "--tasks", "0,2")
+    assert Path(cli.trainer.log_dir) == Path("lightning_logs", "point-rotated", "adapt_0")
+    run = tmp_path / cli.trainer.log_dir
+    results = json.loads((run / "results.json").read_text())
+    settings = results["settings"]
+    assert [t["task"] for t in results["tasks"]] == [0, 2]
+    for t in results["tasks"]:
+        assert len(t["mier"]) == settings["epochs"] == 2 and not t["model_fallback"]
+    assert results["summary"]["mier_mean"] == pytest.approx(sum(t["mier"][-1] for t in results["tasks"]) / 2)
+    rows = (run / "results.csv").read_text().splitlines()
+    assert rows[0].startswith("task,description,mier_wr,mier,epoch_1,epoch_2,") and len(rows) == 3
+    for png in ("returns.png", "comparison.png"):
+        assert (run / png).read_bytes()[:8] == PNG_MAGIC
+    assert (run / "config.yaml").is_file()
+    # TensorBoard/CSV: the summary, and each task's curve (epoch 0 = MIER-wR).
+    assert metric_series(read_metrics(run / "metrics.csv"), "adapt/mier_mean")
+    task_rows = read_metrics(run / "task_02" / "metrics.csv")
+    assert len(metric_series(task_rows, "adapt/return")) == 3
+    assert len(metric_series(task_rows, "adapt/model_val_loss")) == 3  # debug: M = 3
+    # Each task: epochs × loop steps × 2 SAC updates, from fresh optimisers.
+    task_ckpt = torch.load(run / "task_02" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert int(next(iter(task_ckpt["optimizer_states"][0]["state"].values()))["step"]) == 2 * 4 * 2
+    relabel = task_ckpt["callbacks"]["RelabelCallback"]
+    assert relabel["refreshes"] == 4 and int(relabel["replay"]["synthetic"]["added"][0]) == 4 * 3 * 20
+    assert _sha(checkpoint) == before  # the meta-trained weights on disk are never modified
+
+
+def test_adapt_without_a_checkpoint_says_which_to_use(run_cli, checkpoint, tmp_path):
+    found = tmp_path / "lightning_logs" / "point-rotated" / "version_0" / "checkpoints" / "last.ckpt"
+    found.parent.mkdir(parents=True)
+    found.write_bytes(checkpoint.read_bytes())
+    with pytest.raises(SystemExit) as exc:
+        run_cli("adapt", "--config", CONF / "point_rotated.yaml", "--config", DEBUG)
+    msg = str(exc.value)
+    assert "needs a meta-trained checkpoint" in msg and "--ckpt_path" in msg
+    assert "lightning_logs/point-rotated/version_0/checkpoints/last.ckpt" in msg
+    with pytest.raises(SystemExit, match="nope.ckpt does not exist"):
+        _adapt(run_cli, tmp_path / "nope.ckpt")
+    assert not (tmp_path / "lightning_logs" / "point-rotated" / "adapt_0").exists()
+
+
+def test_adapt_refuses_another_familys_checkpoint(run_cli, checkpoint, tmp_path):
+    other = torch.load(checkpoint, weights_only=True)
+    other["mier"] = {"family": "point-goal", "obs_dim": 2, "act_dim": 2}
+    torch.save(other, tmp_path / "goal.ckpt")
+    with pytest.raises(SystemExit) as exc:
+        _adapt(run_cli, tmp_path / "goal.ckpt")
+    msg = str(exc.value)
+    assert "'point-goal'" in msg and "'point-rotated'" in msg and "pass a checkpoint of a point-rotated run" in msg
+
+
+def test_adapt_refuses_a_checkpoint_without_replay(run_cli, checkpoint, tmp_path):
+    stripped = torch.load(checkpoint, weights_only=True)
+    del stripped["ReplayDataModule"]
+    torch.save(stripped, tmp_path / "weights.ckpt")
+    with pytest.raises(SystemExit, match="holds no replay buffers.*last.ckpt that `fit` wrote"):
+        _adapt(run_cli, tmp_path / "weights.ckpt")
+
+
+def test_bad_task_list_is_refused_before_running(run_cli, checkpoint):
+    with pytest.raises(SystemExit, match="test tasks 0..9"):
+        _adapt(run_cli, checkpoint, "--tasks", "3,10")
+
+
+def test_a_diverging_model_falls_back_for_its_task_only(run_cli, checkpoint, monkeypatch):
+    import mier_pl.modules.adapt as adapt_module
+
+    real_identify, calls = adapt_module.identify, []
+
+    def second_task_diverges(*args, **kwargs):  # test hook: a huge model lr for the 2nd task
+        calls.append(1)
+        if len(calls) == 2:
+            args = (*args[:6], 1e4, *args[7:])  # model_lr
+        return real_identify(*args, **kwargs)
+
+    monkeypatch.setattr(adapt_module, "identify", second_task_diverges)
+    with pytest.warns(UserWarning, match=r"test task 4: validation loss .*fell back to the context-only model"):
+        cli = _adapt(run_cli, checkpoint, "--tasks", "1,4,6")
+    results = json.loads((Path(cli.trainer.log_dir) / "results.json").read_text())
+    assert [t["model_fallback"] for t in results["tasks"]] == [False, True, False]
+    for t in results["tasks"]:  # every task, the diverged one included, has its returns
+        assert len(t["mier"]) == 2 and all(map(lambda r: abs(r) < 1e6, [t["mier_wr"], *t["mier"]]))
+    diverged = results["tasks"][1]
+    assert diverged["val_loss_final"] == diverged["val_loss_context"]
+
+
+def test_resume_finishes_an_interrupted_run(run_cli, checkpoint):
+    first = _adapt(run_cli, checkpoint, "--tasks", "0,5", "--adapt.epochs", "1")
+    run = Path(first.trainer.log_dir)
+    done = json.loads((run / "task_00" / "result.json").read_text())
+    interrupted = json.loads((run / "task_05" / "result.json").read_text())
+    (run / "task_05" / "result.json").unlink()  # as if killed during task 5, after its epoch 1
+    resumed = _adapt(run_cli, checkpoint, "--tasks", "0,5", "--adapt.epochs", "2", "--resume", run)
+    assert Path(resumed.trainer.log_dir) == run
+    results = json.loads((run / "results.json").read_text())
+    task0, task5 = results["tasks"]
+    assert task0 == done  # finished: read back, not rerun
+    assert len(task5["mier"]) == 2 and task5["mier_wr"] == interrupted["mier_wr"]
+    assert task5["mier"][0] == interrupted["mier"][0]  # epoch 1 came from the checkpoint
