@@ -1,0 +1,311 @@
+"""``python -m mier_pl.bench``: hot-path speed as ratios against a limit measured in the same run.
+
+Figures (each next to its own reference, measured in this process):
+  collection   env steps/s of lockstep collection (5 tasks, batched policy, stored) vs raw mj_step
+  meta_update  MetaModelModule.meta_update + Adam step vs a bare torch.func loop of the same maths
+  sac_update   ContextSACModule.update vs a bare PyTorch loop of the same networks and losses
+  memory       bytes of a full-size ant-negated-joints replay (35 tasks, 600 × 5000 + exploration)
+Writes benchmarks/results.json and prints a Markdown table for BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import torch
+from torch.func import functional_call, grad, vmap
+
+from mier_pl.data.algorithm import collect_epoch
+from mier_pl.data.batch import MetaBatch, TransitionBatch
+from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.data.rollout import Collector
+from mier_pl.modules import ContextSACModule, DynamicsConfig, MetaModelModule, SACConfig
+
+
+def _rate(fn: Callable[[], None], seconds: float, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        fn()
+        n += 1
+    return n / (time.perf_counter() - t0)
+
+
+def _random_batch(tasks: int, n: int, obs: int, act: int, device) -> TransitionBatch:
+    g = torch.Generator().manual_seed(0)
+    return TransitionBatch(
+        obs=torch.randn(tasks, n, obs, generator=g),
+        act=torch.rand(tasks, n, act, generator=g) * 2 - 1,
+        rew=torch.randn(tasks, n, generator=g),
+        next_obs=torch.randn(tasks, n, obs, generator=g),
+        terminated=torch.zeros(tasks, n),
+        truncated=torch.zeros(tasks, n),
+    ).to(device)
+
+
+def bench_collection(family: str, seconds: float) -> dict:
+    collector = Collector(family, None, seed=0)
+    replay = MultiTaskReplay(
+        len(collector.train_tasks),
+        collector.envs[0].observation_space.shape[0],
+        collector.envs[0].action_space.shape[0],
+        200_000,
+    )
+    sac = ContextSACModule(replay.obs_dim, replay.act_dim, 5, SACConfig(hidden=(256, 256)))
+    prior = torch.zeros(1, 5)
+
+    def epoch_slice() -> None:  # 5 tasks in lockstep: P = 400 with φ₀, no adaptation cost here
+        collect_epoch(
+            collector,
+            replay,
+            [0, 1, 2, 3, 4],
+            sac.act,
+            prior,
+            lambda b: prior.expand(5, -1),
+            400,
+            0,
+        )
+
+    rate = _rate(epoch_slice, seconds, warmup=1) * 5 * 400
+    env = collector.envs[0]
+    model, data = env.model, mujoco.MjData(env.model)
+    steps = 2000
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        mujoco.mj_step(model, data, nstep=env.frame_skip)
+    raw = steps / (time.perf_counter() - t0)
+    return {
+        "figure": f"collection {family}",
+        "ours": rate,
+        "limit": raw,
+        "ratio": rate / raw,
+        "unit": "env steps/s",
+        "target": ">= 0.5",
+    }
+
+
+def bench_meta_update(seconds: float, device) -> dict:
+    """cheetah-negated-joints settings: 10 tasks × 400, context 10, obs 20, act 6."""
+    obs, act, ctx = 20, 6, 10
+    module = MetaModelModule(obs, act, False, DynamicsConfig(context_dim=ctx)).to(device)
+    opt = module.configure_optimizers()
+    batch = MetaBatch(
+        torch.arange(10),
+        _random_batch(10, 400, obs, act, device),
+        _random_batch(10, 400, obs, act, device),
+    )
+
+    def ours() -> None:
+        loss, _, _ = module.meta_update(batch, diagnostics=False)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 10.0)
+        opt.step()
+
+    # The bare reference: the same network and loss, torch.func over tasks, written here.
+    net = module.model.net
+    params = {k: v.detach().clone().requires_grad_() for k, v in net.named_parameters()}
+    bare_opt = torch.optim.Adam(params.values(), lr=1e-3)
+
+    def task_loss(p, c, o, a, r, o2):
+        x = torch.cat([o, a, c.expand(o.shape[0], -1)], -1)
+        mean, lv = functional_call(net, p, (x,))
+        y = torch.cat([r.unsqueeze(-1), o2 - o], -1)
+        fit = (mean - y) ** 2 * torch.exp(-lv)
+        reg = 0.01 * (p["max_logvar"] - p["min_logvar"])
+        return (
+            fit[:, :1].mean()
+            + lv[:, :1].mean()
+            + reg[:1].sum()
+            + fit[:, 1:].mean()
+            + lv[:, 1:].mean()
+            + reg[1:].sum()
+        )
+
+    def adapted_loss(p, s, q):
+        c = torch.zeros(ctx, device=device)
+        for _ in range(2):
+            g = grad(task_loss, argnums=1)(p, c, *s)
+            c = c - 0.01 * g * (10.0 / torch.clamp(g.norm(), min=10.0))
+        return task_loss(p, c, *q)
+
+    s = (batch.support.obs, batch.support.act, batch.support.rew, batch.support.next_obs)
+    q = (batch.query.obs, batch.query.act, batch.query.rew, batch.query.next_obs)
+
+    def bare() -> None:
+        loss = vmap(adapted_loss, in_dims=(None, 0, 0))(params, s, q).mean()
+        bare_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(params.values()), 10.0)
+        bare_opt.step()
+
+    r_ours, r_bare = _rate(ours, seconds), _rate(bare, seconds)
+    return {
+        "figure": "meta-update (10 × 400, ctx 10)",
+        "ours": r_ours,
+        "limit": r_bare,
+        "ratio": r_ours / r_bare,
+        "unit": "updates/s",
+        "target": ">= 0.9",
+    }
+
+
+def bench_sac_update(seconds: float, device) -> dict:
+    """ant-negated-joints SAC: 256-256, batch 10 × 200, obs 27, act 8, context 5."""
+    obs, act, ctx, n = 27, 8, 5, 2000
+    sac = ContextSACModule(obs, act, ctx, SACConfig(hidden=(256, 256))).to(device)
+    opts = sac.configure_optimizers()
+    batch = _random_batch(1, n, obs, act, device).flatten()
+    context = torch.randn(n, ctx, device=device)
+
+    def optimize(o, loss):
+        o.zero_grad(set_to_none=True)
+        loss.backward()
+        o.step()
+
+    def ours() -> None:
+        sac.update(batch, context, opts, optimize)
+
+    # Bare loop: two separate critics as plain nn.Sequential, the same losses inline.
+    def mlp(i, o):
+        return torch.nn.Sequential(
+            torch.nn.Linear(i, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, o),
+        ).to(device)
+
+    actor, q1, q2 = mlp(obs + ctx, 2 * act), mlp(obs + ctx + act, 1), mlp(obs + ctx + act, 1)
+    t1, t2 = mlp(obs + ctx + act, 1), mlp(obs + ctx + act, 1)
+    t1.load_state_dict(q1.state_dict())
+    t2.load_state_dict(q2.state_dict())
+    log_alpha = torch.zeros((), device=device, requires_grad=True)
+    qo = torch.optim.Adam([*q1.parameters(), *q2.parameters()], lr=3e-4)
+    ao = torch.optim.Adam(actor.parameters(), lr=3e-4)
+    alo = torch.optim.Adam([log_alpha], lr=3e-4)
+
+    def pi(x):
+        m, ls = actor(x).chunk(2, -1)
+        ls = ls.clamp(-20, 2)
+        u = m + ls.exp() * torch.randn_like(m)
+        lp = (-0.5 * ((u - m) / ls.exp()) ** 2 - ls - 0.9189385).sum(-1)
+        lp = lp - (2 * (0.6931472 - u - torch.nn.functional.softplus(-2 * u))).sum(-1)
+        return torch.tanh(u), lp
+
+    s = torch.cat([batch.obs, context], -1)
+    s2 = torch.cat([batch.next_obs, context], -1)
+
+    def bare() -> None:
+        with torch.no_grad():
+            a2, lp2 = pi(s2)
+            x2 = torch.cat([s2, a2], -1)
+            tq = torch.min(t1(x2), t2(x2)).squeeze(-1) - log_alpha.exp() * lp2
+            y = batch.rew + 0.99 * (1 - batch.terminated) * tq
+        x = torch.cat([s, batch.act], -1)
+        ql = (
+            0.5 * ((q1(x).squeeze(-1) - y) ** 2).mean()
+            + 0.5 * ((q2(x).squeeze(-1) - y) ** 2).mean()
+        )
+        qo.zero_grad(set_to_none=True)
+        ql.backward()
+        qo.step()
+        a, lp = pi(s)
+        xa = torch.cat([s, a], -1)
+        for p in [*q1.parameters(), *q2.parameters()]:
+            p.requires_grad_(False)
+        al = (log_alpha.detach().exp() * lp - torch.min(q1(xa), q2(xa)).squeeze(-1)).mean()
+        for p in [*q1.parameters(), *q2.parameters()]:
+            p.requires_grad_(True)
+        ao.zero_grad(set_to_none=True)
+        al.backward()
+        ao.step()
+        alpha_loss = -(log_alpha * (lp.detach() - 1.0)).mean()
+        alo.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        alo.step()
+        with torch.no_grad():
+            for t, q in ((t1, q1), (t2, q2)):
+                for pt, pq in zip(t.parameters(), q.parameters()):
+                    pt.lerp_(pq, 0.005)
+
+    r_ours, r_bare = _rate(ours, seconds), _rate(bare, seconds)
+    return {
+        "figure": "SAC update (256², batch 2000)",
+        "ours": r_ours,
+        "limit": r_bare,
+        "ratio": r_ours / r_bare,
+        "unit": "updates/s",
+        "target": ">= 0.9",
+    }
+
+
+def bench_memory() -> dict:
+    """Fill a replay the way conf/ant_neg.yaml does: 35 tasks, 5 × 400 exploration each, then
+    600 epochs × 5 tasks drawn with replacement × (400 pre-adapt + 600) transitions."""
+    rng = np.random.default_rng(0)
+    replay = MultiTaskReplay(35, 27, 8, 1_000_000)
+    chunk = {n: _random_batch(1, n, 27, 8, "cpu") for n in (400, 600)}
+    for task in range(35):
+        for _ in range(5):
+            replay.add([task], chunk[400], pre_adapt=True)
+    for _ in range(600):
+        for task in rng.integers(0, 35, 5):
+            replay.add([int(task)], chunk[400], pre_adapt=True)
+            replay.add([int(task)], chunk[600], pre_adapt=False)
+    held = int(replay.size().sum())
+    return {
+        "figure": "replay memory (ant_neg, full run)",
+        "ours": replay.nbytes() / 2**30,
+        "limit": 1.2,
+        "ratio": replay.nbytes() / 2**30 / 1.2,
+        "unit": "GiB",
+        "target": "<= 1.2 GiB",
+        "transitions": held,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
+    parser.add_argument("--out", default="benchmarks/results.json")
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is visible here; run on a GPU machine")
+    device = torch.device(args.device)
+    rows = [
+        bench_collection("cheetah-negated-joints", args.seconds),
+        bench_collection("ant-negated-joints", args.seconds),
+        bench_collection("walker-rand-params-ood", args.seconds),
+        bench_meta_update(args.seconds, device),
+        bench_sac_update(args.seconds, device),
+        bench_memory(),
+    ]
+    meta = {
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "mujoco": mujoco.__version__,
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    print(f"torch {meta['torch']}, mujoco {meta['mujoco']}, {meta['threads']} threads, {device}\n")
+    print("| figure | ours | reference | ratio | target |\n|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['figure']} | {r['ours']:.4g} {r['unit']} | {r['limit']:.4g} | {r['ratio']:.2f} | {r['target']} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
