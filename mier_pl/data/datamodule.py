@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,13 +45,6 @@ class MetaBatchLoader:
             )
 
 
-def _rank_seed() -> int:
-    """The run seed (``--seed_everything``) offset by the global rank, so DDP ranks explore apart."""
-    seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
-    rank = int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0)))
-    return seed + 1000 * rank
-
-
 class ReplayDataModule(pl.LightningDataModule):
     """Envs and per-task replay for one task family.
 
@@ -61,6 +55,9 @@ class ReplayDataModule(pl.LightningDataModule):
         meta_batch_size: train tasks per meta-batch (10).
         batch_size: transitions per task for the support and for the query batch (A).
         steps_per_epoch: training steps per epoch (1000).
+        split_meta_batch: under DDP, give each of N ranks ``meta_batch_size / N`` tasks, so
+            the total meta-batch (and the SAC batch) equals the single-device run's. Off: each
+            rank draws the full meta-batch and the effective batch grows N-fold.
     """
 
     def __init__(
@@ -71,11 +68,14 @@ class ReplayDataModule(pl.LightningDataModule):
         meta_batch_size: int = 10,
         batch_size: int = 200,
         steps_per_epoch: int = 1000,
+        split_meta_batch: bool = False,
     ) -> None:
         super().__init__()
         self.family, self.family_seed, self.capacity = family, family_seed, capacity
         self.meta_batch_size, self.batch_size = meta_batch_size, batch_size
         self.steps_per_epoch = steps_per_epoch
+        self.split_meta_batch = split_meta_batch
+        self.rank, self.world_size = 0, 1
         probe = make_env(family, family_seed)  # raises with the valid names if unknown
         self.obs_dim: int = probe.observation_space.shape[0]
         self.act_dim: int = probe.action_space.shape[0]
@@ -91,14 +91,21 @@ class ReplayDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.buffer is not None:
             return
-        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        self.build(device)
+        if self.trainer is None:
+            self.build("cpu")
+            return
+        trainer = self.trainer
+        self.build(trainer.strategy.root_device, trainer.global_rank, trainer.world_size)
 
-    def build(self, device: torch.device | str) -> None:
-        """Create envs and buffers on ``device`` (``setup`` does this inside a Trainer)."""
-        world = int(os.environ.get("WORLD_SIZE", 1))
-        seed = _rank_seed()
-        if world > 1:
+    def build(self, device: torch.device | str, rank: int = 0, world_size: int = 1) -> None:
+        """Create envs and buffers on ``device`` (``setup`` does this inside a Trainer).
+
+        Under DDP every rank owns its envs and replay; their seeds are the run seed plus
+        1000 × rank, so ranks collect different data from the same initial networks.
+        """
+        self.rank, self.world_size = rank, world_size
+        seed = int(os.environ.get("PL_GLOBAL_SEED", 0)) + 1000 * rank
+        if world_size > 1:
             # Same init everywhere (DDP broadcasts it anyway), different exploration per rank.
             pl.seed_everything(seed, verbose=False)
         self.buffer = MultiTaskReplay(
@@ -111,13 +118,36 @@ class ReplayDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> MetaBatchLoader:
         assert self.buffer is not None, "ReplayDataModule.setup() has not run"
-        return MetaBatchLoader(self.buffer, self.meta_batch_size, self.batch_size, self.steps_per_epoch)
+        tasks = self.meta_batch_size
+        if self.split_meta_batch and self.world_size > 1:
+            if tasks % self.world_size:
+                raise ValueError(
+                    f"split_meta_batch: meta_batch_size {tasks} is not divisible by the "
+                    f"{self.world_size} ranks; pick a multiple of the world size"
+                )
+            tasks //= self.world_size
+        return MetaBatchLoader(self.buffer, tasks, self.batch_size, self.steps_per_epoch)
 
     # ----------------------------------------------------------- checkpoint
     def state_dict(self) -> dict[str, Any]:
-        """Replay, env generators and global RNG states: everything a resume needs."""
+        """Replay, env generators and global RNG states: everything a resume needs.
+
+        Under DDP, Lightning writes the checkpoint from rank 0 only, but calls this on every
+        rank: ranks > 0 write their own replay beside it (``replay_rank<k>.pt``, atomically),
+        and the checkpoint records how many ranks there were.
+        """
         if self.buffer is None or self.collector is None:
             return {}
+        state = self._local_state()
+        if self.world_size > 1:
+            step = int(self.trainer.global_step) if self.trainer is not None else 0
+            state["world_size"] = self.world_size
+            state["global_step"] = step
+            if self.rank > 0:
+                _atomic_save(state, self._shard_path(self._checkpoint_dir()))
+        return state
+
+    def _local_state(self) -> dict[str, Any]:
         np_state = np.random.get_state()
         return {
             "family": self.family,
@@ -132,6 +162,15 @@ class ReplayDataModule(pl.LightningDataModule):
             },
         }
 
+    def _checkpoint_dir(self) -> Path:
+        callback = self.trainer.checkpoint_callback if self.trainer is not None else None
+        if callback is None or callback.dirpath is None:
+            raise RuntimeError("DDP replay shards need a checkpoint callback with a dirpath")
+        return Path(callback.dirpath)
+
+    def _shard_path(self, directory: Path) -> Path:
+        return directory / f"replay_rank{self.rank}.pt"
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
             return
@@ -143,6 +182,28 @@ class ReplayDataModule(pl.LightningDataModule):
         if self.buffer is None or self.collector is None:
             self._pending_state = state  # restored in setup(), once the device is known
             return
+        saved_world = int(state.get("world_size", 1))
+        if saved_world != self.world_size and self.world_size > 1:
+            raise ValueError(
+                f"the checkpoint holds the replay of {saved_world} rank(s) but this run has "
+                f"{self.world_size}; resume with the same --trainer.devices × --trainer.num_nodes "
+                f"({saved_world}), or from a single-device checkpoint"
+            )
+        if self.rank > 0 and saved_world > 1:
+            ckpt_path = self.trainer.ckpt_path if self.trainer is not None else None
+            shard = self._shard_path(Path(ckpt_path).parent) if ckpt_path else None
+            if shard is None or not shard.is_file():
+                raise FileNotFoundError(
+                    f"rank {self.rank}'s replay shard {shard} is missing; keep the "
+                    "replay_rank<k>.pt files beside the checkpoint when moving it"
+                )
+            local = torch.load(shard, map_location="cpu", weights_only=True)
+            if local.get("global_step") != state.get("global_step"):
+                raise ValueError(
+                    f"replay shard {shard} is from step {local.get('global_step')} but the "
+                    f"checkpoint is from step {state.get('global_step')}; the save was interrupted"
+                )
+            state = local
         self.buffer.load_state_dict(state["replay"])
         self.collector.load_state_dict(state["collector"])
         rng = state["rng"]
@@ -152,6 +213,14 @@ class ReplayDataModule(pl.LightningDataModule):
         name, keys, *rest = rng["numpy"]
         np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
         random.setstate(_plain_to_python_state(rng["python"]))
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    """Write to a temporary file, then rename it into place: a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 
 def _python_state_to_plain(state: tuple) -> list:

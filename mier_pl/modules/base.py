@@ -79,11 +79,13 @@ class MetaTrainingModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         dm = self.data
         elapsed = max(time.perf_counter() - self._train_start, 1e-9)
-        self.log("perf/env_steps_per_s", self._collect_rate)
-        self.log("perf/updates_per_s", dm.steps_per_epoch / elapsed)
-        self.log("progress/env_steps", float(dm.collector.env_steps), prog_bar=True)
+        # Under DDP: rates and returns are averaged over ranks, env steps summed (all samples).
+        self.log("perf/env_steps_per_s", self._collect_rate, sync_dist=True)
+        self.log("perf/updates_per_s", dm.steps_per_epoch / elapsed, sync_dist=True)
+        self.log("progress/env_steps", float(dm.collector.env_steps), prog_bar=True,
+                 sync_dist=True, reduce_fx="sum")
         if hasattr(self, "_last_train_return"):
-            self.log("train/episode_return", self._last_train_return, prog_bar=True)
+            self.log("train/episode_return", self._last_train_return, prog_bar=True, sync_dist=True)
         if self.should_eval(self.current_epoch):
             self.run_evaluation()
 
