@@ -141,10 +141,12 @@ class ReplayDataModule(pl.LightningDataModule):
         state = self._local_state()
         if self.world_size > 1:
             step = int(self.trainer.global_step) if self.trainer is not None else 0
-            state["world_size"] = self.world_size
-            state["global_step"] = step
+            shard_dir = self._checkpoint_dir().resolve()
+            # Every save (last.ckpt, or Lightning's SLURM hpc checkpoint on SIGUSR1) records
+            # where the shards are, so any checkpoint of the run finds them.
+            state.update(world_size=self.world_size, global_step=step, shard_dir=str(shard_dir))
             if self.rank > 0:
-                _atomic_save(state, self._shard_path(self._checkpoint_dir()))
+                _atomic_save(state, self._shard_path(shard_dir))
         return state
 
     def _local_state(self) -> dict[str, Any]:
@@ -191,11 +193,15 @@ class ReplayDataModule(pl.LightningDataModule):
             )
         if self.rank > 0 and saved_world > 1:
             ckpt_path = self.trainer.ckpt_path if self.trainer is not None else None
-            shard = self._shard_path(Path(ckpt_path).parent) if ckpt_path else None
-            if shard is None or not shard.is_file():
+            candidates = [self._shard_path(Path(state["shard_dir"]))]
+            if ckpt_path:  # a run directory that was moved keeps its shards beside last.ckpt
+                candidates.append(self._shard_path(Path(ckpt_path).parent))
+            shard = next((c for c in candidates if c.is_file()), None)
+            if shard is None:
                 raise FileNotFoundError(
-                    f"rank {self.rank}'s replay shard {shard} is missing; keep the "
-                    "replay_rank<k>.pt files beside the checkpoint when moving it"
+                    f"rank {self.rank}'s replay shard is missing (looked for "
+                    f"{', '.join(map(str, candidates))}); keep the replay_rank<k>.pt files "
+                    "beside the checkpoint when moving it"
                 )
             local = torch.load(shard, map_location="cpu", weights_only=True)
             if local.get("global_step") != state.get("global_step"):
