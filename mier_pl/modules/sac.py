@@ -72,9 +72,9 @@ class ContextSACModule(pl.LightningModule):
             torch.optim.Adam([self.log_alpha], lr=self.cfg.lr),
         ]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, obs: Tensor, context: Tensor, deterministic: bool = False) -> Tensor:
-        return self.actor(F.with_context(obs, context), deterministic)[0]
+        return self.actor.act(F.with_context(obs, context), deterministic)
 
     def update(
         self,

@@ -53,6 +53,14 @@ class TanhGaussianActor(nn.Module):
         log_prob = log_prob - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
         return torch.tanh(u), log_prob
 
+    def act(self, x: Tensor, deterministic: bool = False) -> Tensor:
+        """Actions only (collection's hot path): no log-prob, no graph."""
+        mean, log_std = self.net(x).chunk(2, dim=-1)
+        if deterministic:
+            return torch.tanh(mean)
+        std = log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+        return torch.tanh(mean + std * torch.randn_like(mean))
+
 
 class EnsembleLinear(nn.Module):
     """``n`` independent linear layers applied in one batched matmul: ``[n, B, in] → [n, B, out]``."""
