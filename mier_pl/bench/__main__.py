@@ -158,9 +158,10 @@ def bench_meta_update(seconds: float, device) -> dict:
     }
 
 
-def bench_sac_update(seconds: float, device) -> dict:
-    """ant-negated-joints SAC: 256-256, batch 10 × 200, obs 27, act 8, context 5."""
-    obs, act, ctx, n = 27, 8, 5, 2000
+def bench_sac_update(
+    seconds: float, device, obs: int = 27, act: int = 8, ctx: int = 5, n: int = 2000
+) -> dict:
+    """Default: ant-negated-joints SAC, 256-256, batch 10 × 200, obs 27, act 8, context 5."""
     sac = ContextSACModule(obs, act, ctx, SACConfig(hidden=(256, 256))).to(device)
     opts = sac.configure_optimizers()
     batch = _random_batch(1, n, obs, act, device).flatten()
@@ -248,6 +249,140 @@ def bench_sac_update(seconds: float, device) -> dict:
     }
 
 
+def bench_sac_peer(seconds: float, device) -> dict:
+    """Plain SAC of the same size as Stable-Baselines3's (256-256, batch 256, no context):
+    our ContextSACModule.update with context_dim 0 vs SB3's ``SAC.train`` gradient steps/s."""
+    try:
+        from stable_baselines3 import SAC
+    except ImportError:
+        return {
+            "figure": "SAC peer (SB3)",
+            "ours": float("nan"),
+            "limit": float("nan"),
+            "ratio": float("nan"),
+            "unit": "updates/s",
+            "target": "skipped: pip install 'mier-pl[bench]'",
+        }
+    import gymnasium as gym
+
+    obs, act, n = 17, 6, 256
+    env = gym.make("mier_pl/WalkerRandParams-v0")
+    peer = SAC(
+        "MlpPolicy",
+        env,
+        batch_size=n,
+        policy_kwargs={"net_arch": [256, 256]},
+        learning_starts=0,
+        device=device,
+        seed=0,
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(5000):
+        o = rng.standard_normal(obs).astype(np.float32)
+        peer.replay_buffer.add(
+            o,
+            o,
+            rng.uniform(-1, 1, act).astype(np.float32),
+            np.array([0.0]),
+            np.array([False]),
+            [{}],
+        )
+    peer._setup_learn(total_timesteps=1, callback=None)
+    r_peer = _rate(lambda: peer.train(gradient_steps=10, batch_size=n), seconds) * 10
+
+    sac = ContextSACModule(obs, act, 0, SACConfig(hidden=(256, 256))).to(device)
+    opts = sac.configure_optimizers()
+    replay = MultiTaskReplay(1, obs, act, 10_000, device)
+    replay.add([0], _random_batch(1, 5000, obs, act, "cpu"), pre_adapt=True)
+    empty_ctx = torch.zeros(n, 0, device=device)
+    task = torch.zeros(1, dtype=torch.long, device=device)
+
+    def optimize(o, loss):
+        o.zero_grad(set_to_none=True)
+        loss.backward()
+        o.step()
+
+    def ours() -> None:  # sampling included, as SB3's train() samples its buffer
+        sac.update(replay.sample(task, n).flatten(), empty_ctx, opts, optimize)
+
+    r_ours = _rate(ours, seconds)
+    return {
+        "figure": "SAC peer: plain SAC 256², batch 256 vs SB3",
+        "ours": r_ours,
+        "limit": r_peer,
+        "ratio": r_ours / r_peer,
+        "unit": "updates/s",
+        "target": ">= 1.3",
+    }
+
+
+def bench_epoch(steps: int, seconds: float, device) -> dict:
+    """One Lightning epoch of conf/cheetah_neg.yaml (5 tasks × (400 + 600) collected steps and
+    ``steps`` training steps, eval off, checkpoint on) vs the sum of bare parts: raw mj_step for
+    5000 env steps plus 1000 batched policy forwards, and ``steps`` bare meta-updates and SAC
+    updates of the same sizes (from the bare loops above)."""
+    import os
+    import tempfile
+
+    from mier_pl.cli import main as cli_main
+
+    conf = Path(__file__).resolve().parents[2] / "conf" / "cheetah_neg.yaml"
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            times = []
+            for epochs in (1, 2):
+                t0 = time.perf_counter()
+                cli_main(
+                    [
+                        "fit",
+                        "--config",
+                        str(conf),
+                        "--trainer.max_epochs",
+                        str(epochs),
+                        "--data.steps_per_epoch",
+                        str(steps),
+                        "--model.init_args.collect.initial_exploration_repeats",
+                        "1",
+                        "--model.init_args.eval.interval",
+                        "0",
+                        "--trainer.enable_progress_bar",
+                        "false",
+                        "--trainer.enable_model_summary",
+                        "false",
+                        "--trainer.accelerator",
+                        device.type,
+                    ]
+                )
+                times.append(time.perf_counter() - t0)
+        finally:
+            os.chdir(cwd)
+    epoch = times[1] - times[0]  # the second run's extra epoch: start-up and exploration cancel
+    collector = Collector("cheetah-negated-joints", None, seed=0)
+    env = collector.envs[0]
+    data = mujoco.MjData(env.model)
+    sac = ContextSACModule(20, 6, 10, SACConfig(hidden=(256, 256))).to(device)
+    x = torch.zeros(5, 30, device=device)
+    t0 = time.perf_counter()
+    for _ in range(5000):
+        mujoco.mj_step(env.model, data, nstep=env.frame_skip)
+    for _ in range(1000):
+        sac.actor.act(x)
+    bare_collect = time.perf_counter() - t0
+    meta = bench_meta_update(seconds, device)
+    sac_rate = bench_sac_update(seconds, device, obs=20, act=6, ctx=10, n=4000)
+    bare = bare_collect + steps / meta["limit"] + steps / sac_rate["limit"]
+    return {
+        "figure": f"whole epoch cheetah_neg ({steps} steps)",
+        "ours": epoch,
+        "limit": bare,
+        "ratio": epoch / bare,
+        "unit": "s",
+        "target": "<= 1.15",
+    }
+
+
 def bench_memory() -> dict:
     """Fill a replay the way conf/ant_neg.yaml does: 35 tasks, 5 × 400 exploration each, then
     600 epochs × 5 tasks drawn with replacement × (400 pre-adapt + 600) transitions."""
@@ -278,7 +413,15 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
     parser.add_argument("--out", default="benchmarks/results.json")
+    parser.add_argument(
+        "--epoch-steps", type=int, default=50, help="training steps in the epoch figure"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is visible here; run on a GPU machine")
     device = torch.device(args.device)
@@ -288,7 +431,9 @@ def main() -> None:
         bench_collection("walker-rand-params-ood", args.seconds),
         bench_meta_update(args.seconds, device),
         bench_sac_update(args.seconds, device),
+        bench_sac_peer(args.seconds, device),
         bench_memory(),
+        bench_epoch(args.epoch_steps, args.seconds, device),
     ]
     meta = {
         "machine": platform.processor() or platform.machine(),
