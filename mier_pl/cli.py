@@ -2,6 +2,11 @@
 
 Dims, task counts and the family's kind are derived from the envs the data module built and
 linked into the module at instantiation; configs never repeat them.
+
+Subcommands: Lightning's ``fit`` (meta-training, Algorithm 1) and ``adapt`` (test-time
+experience relabeling, Algorithm 2; :mod:`mier_pl.adapt`). Every parser has the top-level
+``adapt:`` group (:class:`~mier_pl.data.relabel.AdaptConfig`), so one family YAML serves both:
+``fit`` parses the group and ignores it, ``adapt`` reads it.
 """
 
 from __future__ import annotations
@@ -12,17 +17,34 @@ from pathlib import Path
 
 import torch
 from pytorch_lightning import LightningModule
-from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.cli import LightningCLI
 
+from mier_pl.adapt import (
+    MIERTrainer,
+    adapt_kwargs,
+    check_adapt_checkpoint,
+    missing_checkpoint_message,
+    next_run_version,
+    parse_tasks,
+)
+from mier_pl.callbacks.checkpoint import LastCheckpoint
 from mier_pl.data.datamodule import ReplayDataModule
+from mier_pl.data.relabel import AdaptConfig
+from mier_pl.loggers import TensorBoardCSVLogger
 from mier_pl.modules.base import check_checkpoint_family
 
 
 class MIERCLI(LightningCLI):
-    """LightningCLI with ``omegaconf+`` configs, linked dims and checkpoint checks."""
+    """LightningCLI with ``omegaconf+`` configs, linked dims, checkpoint checks and ``adapt``."""
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        # "adapt" is MIERTrainer.adapt; its settings come from the `adapt:` group, not a flag.
+        return {**LightningCLI.subcommands(), "adapt": {"model", "datamodule", "settings"}}
 
     def add_arguments_to_parser(self, parser) -> None:
+        parser.add_class_arguments(AdaptConfig, "adapt", as_group=False)
         for source, target in (
             ("data.obs_dim", "model.init_args.obs_dim"),
             ("data.act_dim", "model.init_args.act_dim"),
@@ -36,7 +58,7 @@ class MIERCLI(LightningCLI):
             help="torch.set_num_threads for the run (None: torch's default). Small nets on a "
             "CPU shared with env stepping often run fastest with 1.",
         )
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
         parser.set_defaults(
             {
                 # last.ckpt holds everything (replay included); no best-k copies by default.
@@ -52,12 +74,32 @@ class MIERCLI(LightningCLI):
         if cfg.get("torch_threads"):
             torch.set_num_threads(cfg.torch_threads)
         logger = cfg.trainer.get("logger")
+        tb = None
         # Runs of a family land in lightning_logs/<family>/version_<n>.
         for item in logger if isinstance(logger, list) else [logger]:
             if getattr(item, "class_path", "").endswith("TensorBoardCSVLogger"):
+                tb = item
                 if item.init_args.get("name") in (None, "mier"):
                     item.init_args["name"] = cfg.data.family
+        if self.subcommand == "adapt":
+            self._check_adapt(cfg, logger)
+            return
         ckpt = cfg.get("ckpt_path")
+        if ckpt == "last" and tb is not None:
+            # "last" = the newest last.ckpt of this family's runs; the resumed run keeps
+            # logging into that run's directory, so its curves continue where they stopped.
+            run_root = Path(tb.init_args.get("save_dir") or "lightning_logs") / tb.init_args["name"]
+            found = sorted(
+                run_root.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime
+            )
+            if found:
+                cfg.ckpt_path = ckpt = str(found[-1])
+                version = found[-1].parent.parent.name.removeprefix("version_")
+                tb.init_args["version"] = int(version) if version.isdigit() else version
+                print(f"resuming from {ckpt}")
+            else:
+                print(f"no last.ckpt under {run_root}/: starting a new run")
+                cfg.ckpt_path = ckpt = None
         if ckpt and ckpt not in ("last", "hpc", "best", "registry"):
             path = Path(ckpt)
             if not path.is_file():
@@ -70,10 +112,57 @@ class MIERCLI(LightningCLI):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             data = ReplayDataModule(family=cfg.data.family, family_seed=cfg.data.family_seed)
             try:
-                check_checkpoint_family(checkpoint, data.family, data.obs_dim, data.act_dim, str(path))
+                check_checkpoint_family(
+                    checkpoint, data.family, data.obs_dim, data.act_dim, str(path)
+                )
             except ValueError as err:
                 raise SystemExit(f"error: {err}") from None
 
+    def _check_adapt(self, cfg, logger) -> None:
+        """Refuse bad ``adapt`` input before any compute; point the logger at adapt_<n>/."""
+        data = ReplayDataModule(family=cfg.data.family, family_seed=cfg.data.family_seed)
+        ckpt = cfg.get("ckpt_path")
+        if not ckpt or not Path(ckpt).is_file():
+            raise SystemExit(f"error: {missing_checkpoint_message(data.family, ckpt)}")
+        # mmap: only the metadata and the replay counters are read.
+        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
+        try:
+            check_adapt_checkpoint(checkpoint, str(ckpt), data.family, data.obs_dim, data.act_dim)
+            parse_tasks(cfg.get("tasks"), data.num_test_tasks, data.family)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
+        resume = cfg.get("resume")
+        if resume and not Path(resume).is_dir():
+            raise SystemExit(
+                f"error: --resume {resume} is not a directory; "
+                f"pass lightning_logs/{data.family}/adapt_<n>"
+            )
+        # An adapt run is lightning_logs/<family>/adapt_<n>/ (or the run it resumes).
+        for item in logger if isinstance(logger, list) else [logger]:
+            if getattr(item, "class_path", "").endswith("TensorBoardCSVLogger"):
+                args = item.init_args
+                if resume:
+                    run = Path(resume)
+                    args["save_dir"], args["name"] = str(run.parent.parent), run.parent.name
+                    args["version"] = run.name
+                elif args.get("version") is None:
+                    root = Path(args.get("save_dir") or "lightning_logs", args["name"])
+                    args["version"] = next_run_version(root)
+
+    def before_adapt(self) -> None:
+        logger = self.trainer.logger
+        if isinstance(logger, TensorBoardCSVLogger) and self.trainer.is_global_zero:
+            Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
+            self._parser("adapt").save(
+                self.config["adapt"],
+                Path(logger.log_dir) / "config.yaml",
+                skip_none=False,
+                overwrite=True,
+            )
+
+    def adapt(self, **kwargs):
+        """Run ``MIERTrainer.adapt`` with the config's ``adapt:`` settings."""
+        return self.trainer.adapt(**kwargs, **adapt_kwargs(self.config_init["adapt"]))
 
     def _instantiate_trainer(self, config: dict, callbacks: list):
         # Rich bar unless the user turned bars off (a bar in callbacks would then be an error).
@@ -89,6 +178,7 @@ def main(args: list[str] | None = None) -> MIERCLI:
     return MIERCLI(
         LightningModule,
         ReplayDataModule,
+        trainer_class=MIERTrainer,
         subclass_mode_model=True,
         auto_configure_optimizers=False,
         parser_kwargs={"parser_mode": "omegaconf+", "default_env": False},

@@ -31,7 +31,9 @@ class TensorBoardCSVLogger(TensorBoardLogger):
     watching, CSV for scripts and notebooks. Arguments are ``TensorBoardLogger``'s.
     """
 
-    def __init__(self, save_dir: str = "lightning_logs", name: str | None = "mier", **kwargs: Any) -> None:
+    def __init__(
+        self, save_dir: str = "lightning_logs", name: str | None = "mier", **kwargs: Any
+    ) -> None:
         super().__init__(save_dir=save_dir, name=name, **kwargs)
         self._csv: _ExperimentWriter | None = None
 

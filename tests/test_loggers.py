@@ -9,8 +9,15 @@ import pytest
 
 from tests.conftest import CONF, metric_series, read_metrics
 
-FIT = ("fit", "--config", CONF / "point_goal.yaml", "--config", CONF / "debug.yaml",
-       "--trainer.enable_progress_bar", "false")
+FIT = (
+    "fit",
+    "--config",
+    CONF / "point_goal.yaml",
+    "--config",
+    CONF / "debug.yaml",
+    "--trainer.enable_progress_bar",
+    "false",
+)
 
 
 def test_tensorboard_and_csv_share_the_run_directory(run_cli):

@@ -39,6 +39,12 @@ def _rate(fn: Callable[[], None], seconds: float, warmup: int = 3) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def _optimize(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
 def _random_batch(tasks: int, n: int, obs: int, act: int, device) -> TransitionBatch:
     g = torch.Generator().manual_seed(0)
     return TransitionBatch(
@@ -167,13 +173,8 @@ def bench_sac_update(
     batch = _random_batch(1, n, obs, act, device).flatten()
     context = torch.randn(n, ctx, device=device)
 
-    def optimize(o, loss):
-        o.zero_grad(set_to_none=True)
-        loss.backward()
-        o.step()
-
     def ours() -> None:
-        sac.update(batch, context, opts, optimize)
+        sac.update(batch, context, opts, _optimize)
 
     # Bare loop: two separate critics as plain nn.Sequential, the same losses inline.
     def mlp(i, o):
@@ -297,13 +298,8 @@ def bench_sac_peer(seconds: float, device) -> dict:
     empty_ctx = torch.zeros(n, 0, device=device)
     task = torch.zeros(1, dtype=torch.long, device=device)
 
-    def optimize(o, loss):
-        o.zero_grad(set_to_none=True)
-        loss.backward()
-        o.step()
-
     def ours() -> None:  # sampling included, as SB3's train() samples its buffer
-        sac.update(replay.sample(task, n).flatten(), empty_ctx, opts, optimize)
+        sac.update(replay.sample(task, n).flatten(), empty_ctx, opts, _optimize)
 
     r_ours = _rate(ours, seconds)
     return {

@@ -86,7 +86,10 @@ class TransitionBatch:
     @staticmethod
     def cat(batches: list[TransitionBatch], dim: int = 0) -> TransitionBatch:
         return TransitionBatch(
-            **{f.name: torch.cat([getattr(b, f.name) for b in batches], dim) for f in fields(TransitionBatch)}
+            **{
+                f.name: torch.cat([getattr(b, f.name) for b in batches], dim)
+                for f in fields(TransitionBatch)
+            }
         )
 
     def check_dims(self, obs_dim: int, act_dim: int, where: str) -> None:

@@ -95,7 +95,9 @@ class MultiTaskReplay:
         while new_rows < needed:
             new_rows = min(self.capacity, 2 * new_rows)
         for name, t in list(self._data.items()):
-            grown = torch.zeros(t.shape[0], new_rows, *t.shape[2:], dtype=t.dtype, device=self.device)
+            grown = torch.zeros(
+                t.shape[0], new_rows, *t.shape[2:], dtype=t.dtype, device=self.device
+            )
             grown[:, :rows] = t
             self._data[name] = grown
         grown = torch.zeros(self.num_tasks, new_rows, dtype=torch.long, device=self.device)

@@ -159,7 +159,11 @@ class ReplayDataModule(pl.LightningDataModule):
                 "torch": torch.get_rng_state(),
                 # replay sampling on a GPU draws from the CUDA generators
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+                "numpy": [
+                    np_state[0],
+                    torch.from_numpy(np_state[1].astype(np.int64)),
+                    *np_state[2:],
+                ],
                 "python": _python_state_to_plain(random.getstate()),
             },
         }

@@ -43,7 +43,11 @@ def critic_loss(
         target = batch.rew * reward_scale + gamma * (1.0 - batch.terminated) * soft_next
     q = critic(torch.cat([state, batch.act], -1))
     loss = 0.5 * ((q - target) ** 2).mean(dim=1).sum()
-    return loss, {"critic_loss": loss.detach(), "q_mean": q.detach().mean(), "target_q": target.mean()}
+    return loss, {
+        "critic_loss": loss.detach(),
+        "q_mean": q.detach().mean(),
+        "target_q": target.mean(),
+    }
 
 
 def actor_loss(
@@ -61,7 +65,11 @@ def actor_loss(
     action, log_prob = actor(state)
     q = critic(torch.cat([state, action], -1), detach_params=True).min(dim=0).values
     loss = (log_alpha.detach().exp() * log_prob - q).mean()
-    return loss, log_prob.detach(), {"actor_loss": loss.detach(), "entropy": -log_prob.detach().mean()}
+    return (
+        loss,
+        log_prob.detach(),
+        {"actor_loss": loss.detach(), "entropy": -log_prob.detach().mean()},
+    )
 
 
 def alpha_loss(log_alpha: Tensor, log_prob: Tensor, target_entropy: float) -> Tensor:

@@ -57,8 +57,15 @@ class MetaTrainingModule(pl.LightningModule):
         dm, c = self.data, self.collect_cfg
         if int(dm.buffer.added.sum()) == 0:  # a resumed run has its buffers back already
             t0 = time.perf_counter()
-            stats = explore(dm.collector, dm.buffer, self.policy(), self.prior_context,
-                            c.initial_exploration_repeats, c.prior_steps, c.tasks_per_epoch)
+            stats = explore(
+                dm.collector,
+                dm.buffer,
+                self.policy(),
+                self.prior_context,
+                c.initial_exploration_repeats,
+                c.prior_steps,
+                c.tasks_per_epoch,
+            )
             self.print(
                 f"initial exploration: {stats.env_steps} env steps in "
                 f"{time.perf_counter() - t0:.1f}s over {dm.num_train_tasks} train tasks"
@@ -68,8 +75,16 @@ class MetaTrainingModule(pl.LightningModule):
         dm, c = self.data, self.collect_cfg
         t0 = time.perf_counter()
         task_ids = torch.randint(dm.num_train_tasks, (c.tasks_per_epoch,)).tolist()
-        stats = collect_epoch(dm.collector, dm.buffer, task_ids, self.policy(), self.prior_context,
-                              self.meta_model.adapt, c.prior_steps, c.posterior_steps)
+        stats = collect_epoch(
+            dm.collector,
+            dm.buffer,
+            task_ids,
+            self.policy(),
+            self.prior_context,
+            self.meta_model.adapt,
+            c.prior_steps,
+            c.posterior_steps,
+        )
         now = time.perf_counter()
         self._train_start = now
         self._collect_rate = stats.env_steps / max(now - t0, 1e-9)
@@ -82,8 +97,13 @@ class MetaTrainingModule(pl.LightningModule):
         # Under DDP: rates and returns are averaged over ranks, env steps summed (all samples).
         self.log("perf/env_steps_per_s", self._collect_rate, sync_dist=True)
         self.log("perf/updates_per_s", dm.steps_per_epoch / elapsed, sync_dist=True)
-        self.log("progress/env_steps", float(dm.collector.env_steps), prog_bar=True,
-                 sync_dist=True, reduce_fx="sum")
+        self.log(
+            "progress/env_steps",
+            float(dm.collector.env_steps),
+            prog_bar=True,
+            sync_dist=True,
+            reduce_fx="sum",
+        )
         if hasattr(self, "_last_train_return"):
             self.log("train/episode_return", self._last_train_return, prog_bar=True, sync_dist=True)
         if self.should_eval(self.current_epoch):
@@ -102,8 +122,14 @@ class MetaTrainingModule(pl.LightningModule):
             ids = spread_indices(len(all_tasks), count)
             if not ids:
                 continue
-            returns, _ = evaluate(dm.collector, [all_tasks[i] for i in ids], self.policy(),
-                                  self.prior_context, self.meta_model.adapt, dm.batch_size)
+            returns, _ = evaluate(
+                dm.collector,
+                [all_tasks[i] for i in ids],
+                self.policy(),
+                self.prior_context,
+                self.meta_model.adapt,
+                dm.batch_size,
+            )
             results[split] = returns
             self.log(key, float(returns.mean()), prog_bar=True, sync_dist=True)
             for i, r in zip(ids, returns):
@@ -121,7 +147,9 @@ class MetaTrainingModule(pl.LightningModule):
             check_checkpoint_family(checkpoint, dm.family, dm.obs_dim, dm.act_dim)
 
 
-def check_checkpoint_family(checkpoint: dict, family: str, obs_dim: int, act_dim: int, path: str = "") -> None:
+def check_checkpoint_family(
+    checkpoint: dict, family: str, obs_dim: int, act_dim: int, path: str = ""
+) -> None:
     """Raise, naming both sides, when a checkpoint is not a run of ``family``."""
     saved = checkpoint.get("mier")
     where = f"checkpoint {path} " if path else "the checkpoint "

@@ -83,7 +83,9 @@ class MetaModelModule(MetaTrainingModule):
         self.eval_cfg = eval or EvalConfig(interval=0)
         self.obs_dim, self.act_dim = obs_dim, act_dim
         separate = cfg.models == "separate" or (cfg.models == "auto" and reward_only)
-        self.model = ContextModel(obs_dim, act_dim, cfg.context_dim, cfg.hidden, cfg.layers, separate)
+        self.model = ContextModel(
+            obs_dim, act_dim, cfg.context_dim, cfg.hidden, cfg.layers, separate
+        )
         prior = torch.zeros(1, cfg.context_dim)
         if cfg.learn_prior:
             self.prior = nn.Parameter(prior)
@@ -133,7 +135,9 @@ class MetaModelModule(MetaTrainingModule):
             "model/post_reward_loss": post.reward.detach().mean(),
             "model/post_state_loss": post.state.detach().mean(),
             "model/context_norm": adapted.norm(dim=-1).mean(),
-            "model/context_spread": adapted.std(dim=0).mean() if adapted.shape[0] > 1 else adapted.new_zeros(()),
+            "model/context_spread": adapted.std(dim=0).mean()
+            if adapted.shape[0] > 1
+            else adapted.new_zeros(()),
         }
         if diagnostics:
             with torch.no_grad():
@@ -151,7 +155,9 @@ class MetaModelModule(MetaTrainingModule):
         """One outer step through ``owner``'s Lightning hooks (so precision and DDP apply)."""
         optimizer.zero_grad(set_to_none=True)
         owner.manual_backward(loss)
-        owner.clip_gradients(optimizer, gradient_clip_val=self.cfg.grad_clip, gradient_clip_algorithm="norm")
+        owner.clip_gradients(
+            optimizer, gradient_clip_val=self.cfg.grad_clip, gradient_clip_algorithm="norm"
+        )
         optimizer.step()
 
     # ------------------------------------------- standalone (model-only) fit
@@ -165,8 +171,11 @@ class MetaModelModule(MetaTrainingModule):
 
     def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
         loss, metrics, _ = self.meta_update(batch, diagnostics=True)
-        check_finite({"model/outer_loss": loss}, f"epoch {self.current_epoch}, batch {batch_idx}",
-                     "Check the replay data, or lower --model.dynamics.lr / --model.dynamics.inner_lr.")
+        check_finite(
+            {"model/outer_loss": loss},
+            f"epoch {self.current_epoch}, batch {batch_idx}",
+            "Check the replay data, or lower --model.dynamics.lr / --model.dynamics.inner_lr.",
+        )
         self.optimize(self, self.optimizers(), loss)
         self.log_dict(metrics)
         self.log("model/loss", metrics["model/outer_loss"], prog_bar=True)

@@ -71,8 +71,11 @@ class MIERModule(MetaTrainingModule):
         # Model identification: adapt φ on each task's support batch (inner loop), then one
         # second-order step of θ on the query batches (outer loop).
         model_loss, metrics, adapted_context = self.meta.meta_update(batch, diagnostics)
-        check_finite({"model/outer_loss": model_loss}, where,
-                     "Lower --model.dynamics.lr or --model.dynamics.inner_lr.")
+        check_finite(
+            {"model/outer_loss": model_loss},
+            where,
+            "Lower --model.dynamics.lr or --model.dynamics.inner_lr.",
+        )
         self.meta.optimize(self, model_opt, model_loss)
 
         # SAC on the same query batches, each transition labelled with its task's φ_T. The
@@ -80,8 +83,11 @@ class MIERModule(MetaTrainingModule):
         sac_batch = batch.query.flatten()
         context = adapted_context.repeat_interleave(batch.query.rew.shape[1], dim=0)
         sac_metrics = self.sac.update(sac_batch, context, sac_opts, self._optimize)
-        check_finite({f"sac/{k}": sac_metrics[k] for k in ("critic_loss", "actor_loss", "alpha_loss")},
-                     where, "Lower --model.sac.lr or check the rewards' scale (--model.sac.reward_scale).")
+        check_finite(
+            {f"sac/{k}": sac_metrics[k] for k in ("critic_loss", "actor_loss", "alpha_loss")},
+            where,
+            "Lower --model.sac.lr or check the rewards' scale (--model.sac.reward_scale).",
+        )
 
         metrics.update({f"sac/{k}": v for k, v in sac_metrics.items()})
         self.log_dict(metrics)

@@ -52,7 +52,9 @@ class ContextSACModule(pl.LightningModule):
         sac: settings.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, context_dim: int, sac: SACConfig | None = None) -> None:
+    def __init__(
+        self, obs_dim: int, act_dim: int, context_dim: int, sac: SACConfig | None = None
+    ) -> None:
         super().__init__()
         self.cfg = cfg = sac or SACConfig()
         in_dim = obs_dim + context_dim
@@ -92,11 +94,19 @@ class ContextSACModule(pl.LightningModule):
         critic_opt, actor_opt, alpha_opt = optimizers
         cfg = self.cfg
         c_loss, metrics = F.critic_loss(
-            self.critic, self.target_critic, self.actor, self.log_alpha, batch, context,
-            cfg.gamma, cfg.reward_scale,
+            self.critic,
+            self.target_critic,
+            self.actor,
+            self.log_alpha,
+            batch,
+            context,
+            cfg.gamma,
+            cfg.reward_scale,
         )
         optimize(critic_opt, c_loss)
-        a_loss, log_prob, a_metrics = F.actor_loss(self.critic, self.actor, self.log_alpha, batch, context)
+        a_loss, log_prob, a_metrics = F.actor_loss(
+            self.critic, self.actor, self.log_alpha, batch, context
+        )
         optimize(actor_opt, a_loss)
         al_loss = F.alpha_loss(self.log_alpha, log_prob, self.target_entropy)
         optimize(alpha_opt, al_loss)

@@ -8,6 +8,7 @@ the gradient of the summed loss w.r.t. the context matrix is the stack of per-ta
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import torch
@@ -44,7 +45,7 @@ class GaussianMLP(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, hidden: int = 200, layers: int = 4) -> None:
         super().__init__()
         dims = [in_dim] + [hidden] * layers
-        self.body = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.body = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(dims))
         self.head = nn.Linear(dims[-1], 2 * out_dim)
         for layer in [*self.body, self.head]:
             nn.init.xavier_uniform_(layer.weight)  # Glorot uniform, zero biases (release)
@@ -67,7 +68,9 @@ class GaussianMLP(nn.Module):
         Shapes: ``mean``, ``logvar``, ``target`` ``[tasks, N, out_dim]`` → ``[tasks]``.
         """
         fit = ((mean - target) ** 2 * torch.exp(-logvar)).mean(dim=(-2, -1))
-        return fit + logvar.mean(dim=(-2, -1)) + 0.01 * (self.max_logvar.sum() - self.min_logvar.sum())
+        return (
+            fit + logvar.mean(dim=(-2, -1)) + 0.01 * (self.max_logvar.sum() - self.min_logvar.sum())
+        )
 
     def sample(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         mean, logvar = self(x)

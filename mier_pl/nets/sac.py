@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -91,7 +92,7 @@ class TwinCritic(nn.Module):
         super().__init__()
         dims = [in_dim, *hidden, 1]
         self.layers = nn.ModuleList(
-            EnsembleLinear(num_critics, a, b) for a, b in zip(dims[:-1], dims[1:])
+            EnsembleLinear(num_critics, a, b) for a, b in itertools.pairwise(dims)
         )
         self.num_critics = num_critics
 

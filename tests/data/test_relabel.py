@@ -13,7 +13,9 @@ def numbered(ids: torch.Tensor) -> TransitionBatch:
     """Transitions whose reward is their id, so every sample says where it came from."""
     n = len(ids)
     obs = ids.float()[:, None].expand(n, 2)
-    return TransitionBatch(obs, torch.zeros(n, 2), ids.float(), obs + 1, torch.zeros(n), torch.zeros(n))
+    return TransitionBatch(
+        obs, torch.zeros(n, 2), ids.float(), obs + 1, torch.zeros(n), torch.zeros(n)
+    )
 
 
 def test_defaults_give_12_real_of_256_and_20000_sac_updates():
@@ -21,12 +23,15 @@ def test_defaults_give_12_real_of_256_and_20000_sac_updates():
     assert cfg.real_count == 12 and cfg.batch_size - cfg.real_count == 244
     assert cfg.sac_updates == 20_000
     assert AdaptConfig(epochs=10, loop_steps=50).sac_updates == 1_000  # ant-dir (spec §6 table)
-    assert cfg.relabel_kind(reward_only=True) == "reward" and cfg.relabel_kind(reward_only=False) == "rollout"
+    assert (
+        cfg.relabel_kind(reward_only=True) == "reward"
+        and cfg.relabel_kind(reward_only=False) == "rollout"
+    )
     assert AdaptConfig(relabel="rollout").relabel_kind(reward_only=True) == "rollout"
 
 
 def test_bad_settings_name_the_flag():
-    with pytest.raises(ValueError, match="--adapt.loop_steps"):
+    with pytest.raises(ValueError, match=r"--adapt\.loop_steps"):
         AdaptConfig(loop_steps=0)
     with pytest.raises(ValueError, match="empty adapt or validation split"):
         AdaptConfig(adapt_steps=2, val_fraction=0.2)
@@ -36,8 +41,12 @@ def test_every_sac_batch_is_exactly_12_real_then_244_synthetic():
     replay = RelabelReplay(2, 2, capacity=10_000)
     replay.set_real(numbered(torch.arange(1000, 1200)))  # real ids ≥ 1000
     replay.add_synthetic(numbered(-1 - torch.arange(5000)))  # synthetic ids < 0
-    batch = replay.sample(updates=2, batch_size=256, real_count=AdaptConfig().real_count,
-                          generator=torch.Generator().manual_seed(0))
+    batch = replay.sample(
+        updates=2,
+        batch_size=256,
+        real_count=AdaptConfig().real_count,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert batch.rew.shape == (2, 256) and batch.obs.shape == (2, 256, 2)
     is_real = (batch.rew >= 1000) & (batch.rew < 1200)
     assert is_real[:, :12].all() and (batch.rew[:, 12:] < 0).all()
@@ -81,5 +90,8 @@ def test_state_round_trips_through_torch_save(tmp_path):
     torch.save(replay.state_dict(), tmp_path / "r.pt")
     back = RelabelReplay(2, 2, capacity=10)
     back.load_state_dict(torch.load(tmp_path / "r.pt", weights_only=True))
-    assert back.synthetic.all_transitions(0).rew.tolist() == replay.synthetic.all_transitions(0).rew.tolist()
+    assert (
+        back.synthetic.all_transitions(0).rew.tolist()
+        == replay.synthetic.all_transitions(0).rew.tolist()
+    )
     assert torch.equal(back.real.rew, replay.real.rew) and back.use_synthetic is False

@@ -15,8 +15,16 @@ FAMILY_CONFIGS = sorted(p.name for p in CONF.glob("*.yaml") if p.name not in OVE
 
 
 def _fit(run_cli, config: str, *extra: str):
-    return run_cli("fit", "--config", CONF / config, "--config", DEBUG,
-                   "--trainer.enable_progress_bar", "false", *extra)
+    return run_cli(
+        "fit",
+        "--config",
+        CONF / config,
+        "--config",
+        DEBUG,
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    )
 
 
 @pytest.mark.parametrize("config", FAMILY_CONFIGS)
@@ -80,7 +88,9 @@ def test_checkpoint_of_another_family_is_refused(run_cli):
 
 
 def test_nan_loss_stops_with_the_loss_and_step_named(run_cli):
-    with pytest.raises(FloatingPointError, match=r"sac/critic_loss=nan.*|non-finite loss at epoch 0, batch 0"):
+    with pytest.raises(
+        FloatingPointError, match=r"sac/critic_loss=nan.*|non-finite loss at epoch 0, batch 0"
+    ):
         _fit(run_cli, "point_goal.yaml", "--model.sac.reward_scale", ".nan")
 
 
@@ -91,7 +101,9 @@ def test_resume_continues_counters_buffers_and_optimizers(run_cli):
     saved = torch.load(ckpt, weights_only=True, map_location="cpu")
     replay = saved["ReplayDataModule"]["replay"]
     assert int(replay["added"].sum()) == steps_after_two  # the replay is in the checkpoint
-    resumed = _fit(run_cli, "point_rotated.yaml", "--trainer.max_epochs", "3", "--ckpt_path", "last")
+    resumed = _fit(
+        run_cli, "point_rotated.yaml", "--trainer.max_epochs", "3", "--ckpt_path", "last"
+    )
     dm = resumed.datamodule
     # one more epoch of collection on top of the restored counter, and buffers kept
     assert dm.collector.env_steps == steps_after_two + 2 * 40
@@ -113,9 +125,19 @@ def test_same_seed_same_metrics(run_cli, tmp_path):
 
 
 def test_model_only_overlay_trains_the_model_without_sac(run_cli):
-    cli = run_cli("fit", "--config", CONF / "point_rotated.yaml", "--config", DEBUG,
-                  "--config", CONF / "model_only.yaml", "--trainer.enable_progress_bar", "false",
-                  "--trainer.max_epochs", "3")
+    cli = run_cli(
+        "fit",
+        "--config",
+        CONF / "point_rotated.yaml",
+        "--config",
+        DEBUG,
+        "--config",
+        CONF / "model_only.yaml",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.max_epochs",
+        "3",
+    )
     from mier_pl.modules import MetaModelModule
 
     assert type(cli.model) is MetaModelModule

@@ -15,10 +15,24 @@ SCRIPT = Path(__file__).with_name("ddp_fit.py")
 
 
 def _run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(SCRIPT), "fit", "--config", str(CONF / "point_rotated.yaml"),
-           "--config", str(CONF / "debug.yaml"), "--config", str(CONF / "strategy" / "ddp.yaml"),
-           "--trainer.accelerator", "cpu", "--trainer.devices", "2",
-           "--trainer.enable_progress_bar", "false", *extra]
+    cmd = [
+        sys.executable,
+        str(SCRIPT),
+        "fit",
+        "--config",
+        str(CONF / "point_rotated.yaml"),
+        "--config",
+        str(CONF / "debug.yaml"),
+        "--config",
+        str(CONF / "strategy" / "ddp.yaml"),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    ]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
 

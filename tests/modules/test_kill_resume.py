@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -16,14 +15,30 @@ from tests.conftest import CONF
 
 
 def _fit_cmd(*extra: str) -> list[str]:
-    return [sys.executable, "-m", "mier_pl", "fit", "--config", str(CONF / "point_rotated.yaml"),
-            "--config", str(CONF / "debug.yaml"), "--trainer.enable_progress_bar", "false", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "mier_pl",
+        "fit",
+        "--config",
+        str(CONF / "point_rotated.yaml"),
+        "--config",
+        str(CONF / "debug.yaml"),
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    ]
 
 
 def test_sigkill_then_resume_loses_at_most_the_current_epoch(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(_fit_cmd("--trainer.max_epochs", "1000"), cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _fit_cmd("--trainer.max_epochs", "1000"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ckpt = tmp_path / "lightning_logs" / "point-rotated" / "version_0" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120
     while not ckpt.exists() and time.time() < deadline:
@@ -40,8 +55,14 @@ def test_sigkill_then_resume_loses_at_most_the_current_epoch(tmp_path):
     assert int(state["ReplayDataModule"]["replay"]["added"].sum()) == env_steps
 
     target = done_epochs + 2
-    out = subprocess.run(_fit_cmd("--trainer.max_epochs", str(target), "--ckpt_path", "last"),
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        _fit_cmd("--trainer.max_epochs", str(target), "--ckpt_path", "last"),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     resumed = torch.load(ckpt, weights_only=True, map_location="cpu")
     # two more epochs of collection (2 tasks × 40 steps each) on top of the saved counters

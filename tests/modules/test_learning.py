@@ -20,7 +20,9 @@ RANDOM_RETURN = -30.0  # uniform random actions on point-goal (train/episode_ret
 
 @pytest.mark.slow
 def test_point_goal_train_return_beats_random_and_test_return_improves(run_cli):
-    cli = run_cli("fit", "--config", CONF / "point_goal.yaml", "--trainer.enable_progress_bar", "false")
+    cli = run_cli(
+        "fit", "--config", CONF / "point_goal.yaml", "--trainer.enable_progress_bar", "false"
+    )
     rows = read_metrics(Path(cli.trainer.log_dir) / "metrics.csv")
     train = metric_series(rows, "eval/train_return")
     test = metric_series(rows, "eval/test_return_mier_wr")

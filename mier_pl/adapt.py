@@ -1,0 +1,360 @@
+"""The ``adapt`` subcommand: Algorithm 2 (spec §6) on every test task of a family.
+
+``python -m mier_pl adapt --config conf/<family>.yaml --ckpt_path <meta-trained last.ckpt>``
+
+:class:`MIERTrainer` is Lightning's ``Trainer`` plus an :meth:`~MIERTrainer.adapt` method;
+LightningCLI turns its signature into the subcommand's arguments (the same mechanism as
+``fit``). For each test task a fresh copy of the checkpoint's MIER is wrapped in an
+:class:`~mier_pl.modules.adapt.AdaptModule` and trained by its own ``Trainer`` with a
+:class:`~mier_pl.callbacks.relabel.RelabelCallback`. The checkpoint file is only read.
+
+A run writes ``lightning_logs/<family>/adapt_<n>/``: ``results.{csv,json}``, ``returns.png``,
+``comparison.png``, TensorBoard/CSV logs of the summary, and ``task_<i>/`` with each task's
+logs, ``result.json`` and ``checkpoints/last.ckpt`` (so ``--resume`` can pick an interrupted
+run up: finished tasks are read back, an unfinished one continues from its last epoch).
+
+Like ``cli.py`` this is the top of the import graph: it alone joins modules and callbacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning import LightningModule, Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
+
+from mier_pl.callbacks.relabel import RelabelCallback
+from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.data.datamodule import ReplayDataModule
+from mier_pl.data.relabel import AdaptConfig
+from mier_pl.data.rollout import Collector
+from mier_pl.loggers import TensorBoardCSVLogger
+from mier_pl.modules.adapt import AdaptModule
+from mier_pl.modules.base import check_checkpoint_family
+from mier_pl.modules.mier import MIERModule
+from mier_pl.results import (
+    AdaptResults,
+    TaskResult,
+    dump_task,
+    load_task,
+    print_summary,
+    write_plots,
+    write_results,
+)
+
+TASK_RESULT = "result.json"
+
+
+# ------------------------------------------------------------------ checks
+def find_checkpoints(family: str, root: str | Path = ".") -> list[Path]:
+    """Meta-training checkpoints of ``family`` under ``root/lightning_logs``, newest first."""
+    found = Path(root, "lightning_logs", family).glob("version_*/checkpoints/last.ckpt")
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def missing_checkpoint_message(family: str, given: str | None, root: str | Path = ".") -> str:
+    found = find_checkpoints(family, root)
+    hint = (
+        "found: " + ", ".join(str(p) for p in found[:3])
+        if found
+        else f"none found under {Path(root, 'lightning_logs', family)}; meta-train one first with "
+        f"`python -m mier_pl fit --config conf/<{family} config>.yaml`"
+    )
+    what = (
+        f"checkpoint {given} does not exist" if given else "adapt needs a meta-trained checkpoint"
+    )
+    return (
+        f"{what}; pass --ckpt_path with the last.ckpt of a {family} fit run "
+        f"(lightning_logs/{family}/version_<n>/checkpoints/last.ckpt) — {hint}"
+    )
+
+
+def check_adapt_checkpoint(
+    checkpoint: dict, path: str, family: str, obs_dim: int, act_dim: int
+) -> None:
+    """Raise ``ValueError`` naming the fix unless ``checkpoint`` is a meta-trained run of
+    ``family`` that holds its train replay (the relabeling source)."""
+    check_checkpoint_family(checkpoint, family, obs_dim, act_dim, path)
+    replay = (checkpoint.get("ReplayDataModule") or {}).get("replay")
+    if not replay or int(replay["added"].sum()) == 0:
+        raise ValueError(
+            f"checkpoint {path} holds no replay buffers, and relabeling needs the train tasks' "
+            f"transitions; pass the last.ckpt that `fit` wrote for a {family} run "
+            f"(lightning_logs/{family}/version_<n>/checkpoints/last.ckpt), not a weights-only file"
+        )
+
+
+def parse_tasks(spec: str | int | None, num_test_tasks: int, family: str) -> list[int]:
+    """``"0,3,7"`` (or None: all) → test-task indices, checked against the family's count."""
+    if num_test_tasks == 0:
+        raise ValueError(f"family {family!r} has no test tasks; adapt runs on test tasks (spec §6)")
+    if spec is None or spec == "":
+        return list(range(num_test_tasks))
+    try:
+        ids = [int(s) for s in str(spec).split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(
+            f"--tasks takes comma-separated test-task indices like 0,3,7; got {spec!r}"
+        ) from None
+    bad = [i for i in ids if not 0 <= i < num_test_tasks]
+    if bad or not ids:
+        raise ValueError(f"--tasks {spec}: {family} has test tasks 0..{num_test_tasks - 1}")
+    return list(dict.fromkeys(ids))
+
+
+def describe_task(task: Any) -> str:
+    """A short label for a task dataclass: ``angle=1.05``, ``joints=(0, 2, 5)``."""
+    if not dataclasses.is_dataclass(task):
+        return repr(task)
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        if isinstance(v, (tuple, list)) and len(v) > 6:
+            return f"<{len(v)} values>"
+        return repr(v)
+
+    return ", ".join(f"{f.name}={fmt(getattr(task, f.name))}" for f in dataclasses.fields(task))
+
+
+def next_run_version(root: str | Path) -> str:
+    """``adapt_<n>`` with ``n`` one past the largest under ``root`` (``lightning_logs/<family>``)."""
+    taken = [
+        int(m.group(1))
+        for p in Path(root).glob("adapt_*")
+        if (m := re.fullmatch(r"adapt_(\d+)", p.name))
+    ]
+    return f"adapt_{max(taken, default=-1) + 1}"
+
+
+@contextlib.contextmanager
+def _quiet_lightning():
+    """Hide the per-task Trainers' start-up and stop notices (INFO); warnings still show."""
+    logger = logging.getLogger("pytorch_lightning.utilities.rank_zero")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+# ----------------------------------------------------------------- trainer
+class MIERTrainer(Trainer):
+    """Lightning's ``Trainer`` with ``adapt``, the test-time entry point; ``fit`` is untouched."""
+
+    def adapt(
+        self,
+        model: LightningModule,
+        datamodule: ReplayDataModule,
+        ckpt_path: str | None = None,
+        tasks: str | None = None,
+        resume: str | None = None,
+        settings: AdaptConfig | None = None,
+    ) -> AdaptResults:
+        """Adapt a meta-trained MIER to test tasks with experience relabeling (Algorithm 2).
+
+        Args:
+            model: a ``MIERModule`` of the checkpoint's architecture (its weights are loaded).
+            datamodule: the family's ``ReplayDataModule`` (its envs; the replay is loaded).
+            ckpt_path: the meta-trained ``last.ckpt`` of a ``fit`` run of this family.
+            tasks: comma-separated test-task indices, e.g. ``0,3,7`` (default: all).
+            resume: directory of an interrupted adapt run (``lightning_logs/<family>/adapt_<n>``)
+                to finish: finished tasks are read back, an unfinished one continues from its
+                last completed epoch.
+            settings: Algorithm 2's settings (the config's ``adapt:`` group).
+        """
+        settings = settings or AdaptConfig()
+        dm = datamodule
+        if not ckpt_path or not Path(ckpt_path).is_file():
+            raise ValueError(missing_checkpoint_message(dm.family, ckpt_path))
+        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        check_adapt_checkpoint(checkpoint, str(ckpt_path), dm.family, dm.obs_dim, dm.act_dim)
+        task_ids = parse_tasks(tasks, dm.num_test_tasks, dm.family)
+        if not isinstance(model, MIERModule):
+            raise TypeError(
+                f"adapt needs a MIERModule (--model mier_pl.modules.MIERModule), got {type(model).__name__}"
+            )
+        model.load_state_dict(checkpoint["state_dict"])
+        device = self.strategy.root_device
+        replay_state = checkpoint["ReplayDataModule"]["replay"]
+        source = MultiTaskReplay(
+            dm.num_train_tasks, dm.obs_dim, dm.act_dim, int(replay_state["capacity"]), device
+        )
+        source.load_state_dict(replay_state)
+        del checkpoint
+
+        run_dir = Path(resume) if resume else self._run_dir(dm.family)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        results = AdaptResults(dm.family, str(ckpt_path), settings.as_dict())
+        base_seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        for i in task_ids:
+            task_dir = run_dir / f"task_{i:02d}"
+            done = task_dir / TASK_RESULT
+            if resume and done.is_file():
+                results.tasks.append(load_task(done.read_text()))
+                continue
+            result = self._adapt_task(
+                model, dm, source, settings, i, task_dir, base_seed, bool(resume)
+            )
+            task_dir.mkdir(parents=True, exist_ok=True)
+            done.write_text(dump_task(result))
+            results.tasks.append(result)
+            rank_zero_info(
+                f"{dm.family} test task {i} ({result.description}): MIER-wR {result.mier_wr:.2f}, "
+                f"MIER {result.final:.2f} after {len(result.mier)} relabeling epochs ({result.seconds:.1f}s)"
+            )
+            if result.model_fallback:
+                rank_zero_warn(f"{dm.family} test task {i}: {result.model_report}")
+        os.environ["PL_GLOBAL_SEED"] = str(base_seed)  # the per-task seeding changed it
+        self._report(results, run_dir)
+        return results
+
+    # ------------------------------------------------------------- per task
+    def _adapt_task(
+        self,
+        mier: MIERModule,
+        dm: ReplayDataModule,
+        source: MultiTaskReplay,
+        settings: AdaptConfig,
+        index: int,
+        task_dir: Path,
+        base_seed: int,
+        resume: bool = False,
+    ) -> TaskResult:
+        """Algorithm 2 on test task ``index`` from a fresh copy of the meta-trained module."""
+        start = time.perf_counter()
+        # Per-task seeds: a task's result does not depend on which tasks ran before it.
+        pl.seed_everything(base_seed + index, verbose=False)
+        device = self.strategy.root_device
+        collector = Collector(dm.family, dm.family_seed, base_seed + 1000 * (index + 1), device)
+        task = collector.test_tasks[index]
+        module = AdaptModule(
+            copy.deepcopy(mier),
+            collector,
+            source,
+            dm.termination_fn,
+            task,
+            settings,
+            dm.reward_only,
+        )
+        callback = RelabelCallback(settings)
+        # last.ckpt after every epoch (save_top_k=1 without a monitor keeps just the newest; a
+        # save_last-only ModelCheckpoint would write it only when the task ends).
+        checkpoints = ModelCheckpoint(
+            dirpath=task_dir / "checkpoints",
+            filename="last",
+            save_top_k=1,
+            every_n_epochs=1,
+            save_on_train_epoch_end=True,
+            enable_version_counter=False,
+        )
+        callbacks: list[pl.Callback] = [callback, checkpoints]
+        show_bar = self.progress_bar_callback is not None
+        if show_bar:
+            callbacks.append(RichProgressBar(leave=True))
+        with _quiet_lightning():
+            trainer = Trainer(
+                accelerator=self.accelerator,
+                devices=[device.index] if device.index is not None else 1,
+                precision=self.precision,
+                max_epochs=settings.epochs,
+                logger=self._task_logger(task_dir),
+                callbacks=callbacks,
+                enable_progress_bar=show_bar,
+                enable_model_summary=False,
+                num_sanity_val_steps=0,
+                log_every_n_steps=self.log_every_n_steps,
+                default_root_dir=str(task_dir),
+            )
+            last = task_dir / "checkpoints" / "last.ckpt"
+            trainer.fit(module, ckpt_path=str(last) if resume and last.is_file() else None)
+        report = callback.report
+        return TaskResult(
+            task=index,
+            description=describe_task(task),
+            mier_wr=callback.returns[0],
+            mier=callback.returns[1:],
+            model_fallback=bool(report["diverged"]),
+            model_report=report["reason"],
+            gate_open=bool(report["gate_open"]),
+            val_loss_context=float(report["val_loss_context"]),
+            val_loss_final=float(
+                report["val_loss_context"]
+                if report["diverged"] or not report["val_losses"]
+                else report["val_losses"][-1]
+            ),
+            seconds=time.perf_counter() - start,
+        )
+
+    # ------------------------------------------------------------- logging
+    def _run_dir(self, family: str) -> Path:
+        if isinstance(self.logger, TensorBoardCSVLogger):
+            return Path(self.logger.log_dir)
+        root = Path(self.default_root_dir, "lightning_logs", family)
+        return root / next_run_version(root)
+
+    def _task_logger(self, task_dir: Path) -> TensorBoardCSVLogger | bool:
+        """Each task is its own TensorBoard run, ``adapt_<n>/task_<i>``, beside the summary."""
+        if not isinstance(self.logger, TensorBoardCSVLogger):
+            return False
+        run = self.logger
+        return TensorBoardCSVLogger(
+            save_dir=run.save_dir,
+            name=run.name,
+            version=f"{run.version}/{task_dir.name}",
+            default_hp_metric=False,
+        )
+
+    @rank_zero_only
+    def _report(self, results: AdaptResults, run_dir: Path) -> None:
+        write_results(results, run_dir)
+        write_plots(results, run_dir)
+        if self.logger is not None:
+            summary = results.summary()
+            self.logger.log_metrics(
+                {
+                    "adapt/mier_wr_mean": summary["mier_wr_mean"],
+                    "adapt/mier_mean": summary["mier_mean"],
+                },
+                step=0,
+            )
+            for t in results.tasks:
+                self.logger.log_metrics(
+                    {
+                        f"adapt/mier_wr/task_{t.task}": t.mier_wr,
+                        f"adapt/mier/task_{t.task}": t.final,
+                    },
+                    step=0,
+                )
+            curves = [[t.mier_wr, *t.mier] for t in results.tasks]
+            for epoch in range(max(map(len, curves), default=0)):
+                values = [c[epoch] for c in curves if epoch < len(c)]
+                self.logger.log_metrics(
+                    {"adapt/return_mean": sum(values) / len(values)}, step=epoch
+                )
+            self.logger.save()
+        print_summary(results)
+        files = ", ".join(
+            n for n in ("results.csv", "results.json", "returns.png", "comparison.png")
+        )
+        rank_zero_info(f"adapt results in {run_dir}: {files}")
+
+
+def adapt_kwargs(cfg: Any) -> dict[str, Any]:
+    """The ``settings`` argument from a parsed ``adapt`` config (the top-level ``adapt:`` group)."""
+    value = cfg.get("adapt")
+    return {
+        "settings": value if isinstance(value, AdaptConfig) else AdaptConfig(**dict(value or {}))
+    }

@@ -1,0 +1,159 @@
+"""``AdaptModule``: Algorithm 2 (experience relabeling, spec §6) on one test task.
+
+It holds a copy of a meta-trained :class:`~mier_pl.modules.mier.MIERModule` and offers the
+algorithm's steps as methods; :class:`~mier_pl.callbacks.relabel.RelabelCallback` decides when
+each runs and keeps the replay. One ``training_step`` is one loop step of spec §6 step 4.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+
+from mier_pl.data.batch import TransitionBatch
+from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.data.relabel import AdaptConfig, RelabelReplay
+from mier_pl.data.rollout import Collector
+from mier_pl.functional.adaptation import AdaptationReport, context_lrs, identify
+from mier_pl.functional.relabel import TerminationFn, reward_relabel, rollout_relabel
+from mier_pl.modules.common import check_finite
+from mier_pl.modules.mier import MIERModule
+
+
+class AdaptModule(pl.LightningModule):
+    """Test-time adaptation of a meta-trained MIER on one test task; manual optimisation.
+
+    Args:
+        mier: the meta-trained module (this module trains it in place: pass a copy).
+        collector: envs of the family (real data and evaluation episodes).
+        source: the train tasks' replay from meta-training (what gets relabeled).
+        termination_fn: the family's batched termination rule (rollout relabeling).
+        task: the test task.
+        settings: Algorithm 2's settings.
+        reward_only: whether the family's tasks differ only in reward (picks the relabeling
+            when ``settings.relabel`` is "auto").
+    """
+
+    def __init__(
+        self,
+        mier: MIERModule,
+        collector: Collector,
+        source: MultiTaskReplay,
+        termination_fn: TerminationFn,
+        task: Any,
+        settings: AdaptConfig,
+        reward_only: bool,
+    ) -> None:
+        super().__init__()
+        self.mier = mier
+        self.collector, self.source, self.termination_fn = collector, source, termination_fn
+        self.task, self.settings = task, settings
+        self.relabel_kind = settings.relabel_kind(reward_only)
+        # φ_T̂; a buffer so an interrupted adaptation gets it back with the weights.
+        self.register_buffer("context", mier.meta.prior.detach().clone().reshape(1, -1))
+        self.replay: RelabelReplay | None = None  # attached by RelabelCallback.setup
+        self.automatic_optimization = False
+
+    @property
+    def model(self):
+        return self.mier.meta.model
+
+    # ------------------------------------------------- Algorithm 2's steps
+    def collect_real(self) -> TransitionBatch:
+        """Step 1: A transitions in the test task with φ₀ and the stochastic policy ``[A]``."""
+        prior = self.mier.meta.prior.detach().reshape(1, -1)
+        act = lambda obs: self.mier.sac.act(obs, prior, False)  # noqa: E731
+        return self.collector.rollout(
+            [self.task], self.settings.adapt_steps, act, count=False
+        ).batch[0]
+
+    def identify(self, real: TransitionBatch) -> AdaptationReport:
+        """Steps 2-3: φ_T̂ from N context steps, then M model steps (with divergence fallback)."""
+        s = self.settings
+        report = identify(
+            self.model,
+            self.mier.meta.prior,
+            real,
+            s.context_steps,
+            s.model_steps,
+            context_lrs(s.context_steps, s.context_lr, s.late_context_lr, s.fast_context_steps),
+            s.model_lr,
+            s.val_fraction,
+            self.mier.meta.cfg.inner_grad_clip,
+        )
+        self.context.copy_(report.context)
+        if report.diverged:
+            report.reason += (
+                "; fell back to the context-only model (lower --adapt.model_lr or "
+                "--adapt.model_steps)"
+            )
+        self.log_at_step(
+            {
+                "adapt/val_loss_prior": report.val_loss_prior,
+                "adapt/val_loss_context": report.val_loss_context,
+            },
+            step=0,
+        )
+        for k, loss in enumerate(report.val_losses, start=1):
+            # Clamped so a divergent curve stays plottable; the report keeps the raw value.
+            self.log_at_step(
+                {"adapt/model_val_loss": loss if math.isfinite(loss) else 1e30}, step=k
+            )
+        return report
+
+    def evaluate(self) -> float:
+        """One deterministic episode with φ_T̂ (spec §6 step 4); the undiscounted return."""
+        act = lambda obs: self.mier.sac.act(obs, self.context, True)  # noqa: E731
+        return float(self.collector.run_episodes([self.task], act)[0])
+
+    def synthetic_batch(self) -> TransitionBatch:
+        """Step 5: relabel ``synthetic_tasks × synthetic_per_task`` train transitions ``[n]``."""
+        s = self.settings
+        task_ids = torch.randint(self.source.num_tasks, (s.synthetic_tasks,))
+        self.source.check_nonempty(task_ids.tolist(), pre_adapt=False)
+        source = self.source.sample(task_ids, s.synthetic_per_task).flatten().to(self.device)
+        if self.relabel_kind == "reward":
+            return reward_relabel(self.model, source, self.context)
+        act = lambda obs, ctx: self.mier.sac.act(obs, ctx, False)  # noqa: E731
+        return rollout_relabel(self.model, act, self.termination_fn, source.obs, self.context)
+
+    def log_at_step(self, metrics: dict[str, float], step: int) -> None:
+        """Log outside the training loop's hooks (identification, evaluations) at ``step``."""
+        if self.logger is not None:
+            self.logger.log_metrics(metrics, step=step)
+
+    # -------------------------------------------------------------- wiring
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Fresh ``[critic, actor, alpha]`` Adams: the meta-training optimiser state is not reused."""
+        return self.mier.sac.configure_optimizers()
+
+    def train_dataloader(self) -> range:
+        # One item per loop step; the step samples its batch itself, after RelabelCallback has
+        # refreshed the synthetic data for it (a prefetched batch would predate the refresh).
+        return range(self.settings.loop_steps)
+
+    def _optimize(self, optimizer: Any, loss: Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        optimizer.step()
+
+    def training_step(self, step: int, batch_idx: int) -> None:
+        """One loop step: ``sac_updates_per_step`` SAC updates, each on its own batch of
+        12 real + 244 synthetic transitions, all labelled with φ_T̂."""
+        s = self.settings
+        assert self.replay is not None, "AdaptModule needs RelabelCallback (it attaches the replay)"
+        batches = self.replay.sample(s.sac_updates_per_step, s.batch_size, s.real_count)
+        context = self.context.expand(s.batch_size, -1)
+        optimizers = self.optimizers()
+        for k in range(s.sac_updates_per_step):
+            metrics = self.mier.sac.update(batches[k], context, optimizers, self._optimize)
+        check_finite(
+            {f"sac/{k}": metrics[k] for k in ("critic_loss", "actor_loss", "alpha_loss")},
+            f"relabeling epoch {self.current_epoch}, loop step {batch_idx}",
+            "Lower --model.sac.lr, or check the synthetic rewards (--adapt.model_steps, --adapt.model_lr).",
+        )
+        self.log_dict({f"sac/{k}": v for k, v in metrics.items()})
