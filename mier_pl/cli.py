@@ -164,6 +164,14 @@ class MIERCLI(LightningCLI):
         """Run ``MIERTrainer.adapt`` with the config's ``adapt:`` settings."""
         return self.trainer.adapt(**kwargs, **adapt_kwargs(self.config_init["adapt"]))
 
+    def after_fit(self) -> None:
+        trainer = self.trainer
+        if trainer.is_global_zero and trainer.log_dir:
+            ckpt = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+            print(f"logs: {trainer.log_dir}  (tensorboard --logdir {Path(trainer.log_dir).parent})")
+            if ckpt:
+                print(f"checkpoint: {ckpt}  (resume: --ckpt_path last; test time: adapt --ckpt_path {ckpt})")
+
     def _instantiate_trainer(self, config: dict, callbacks: list):
         # Rich bar unless the user turned bars off (a bar in callbacks would then be an error).
         if config.get("enable_progress_bar") is not False:
