@@ -241,7 +241,7 @@ def bench_sac_update(
 
     r_ours, r_bare = _rate(ours, seconds), _rate(bare, seconds)
     return {
-        "figure": "SAC update (256², batch 2000)",
+        "figure": f"SAC update (256², batch {n})",
         "ours": r_ours,
         "limit": r_bare,
         "ratio": r_ours / r_bare,
