@@ -41,7 +41,11 @@ class MIERCLI(LightningCLI):
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
         # "adapt" is MIERTrainer.adapt; its settings come from the `adapt:` group, not a flag.
-        return {**LightningCLI.subcommands(), "adapt": {"model", "datamodule", "settings"}}
+        # fit (Algorithm 1) and adapt (Algorithm 2); validate/test/predict have no meaning here.
+        return {
+            "fit": LightningCLI.subcommands()["fit"],
+            "adapt": {"model", "datamodule", "settings"},
+        }
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_class_arguments(AdaptConfig, "adapt", as_group=False)
@@ -167,10 +171,14 @@ class MIERCLI(LightningCLI):
     def after_fit(self) -> None:
         trainer = self.trainer
         if trainer.is_global_zero and trainer.log_dir:
-            ckpt = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+            ckpt = (
+                trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+            )
             print(f"logs: {trainer.log_dir}  (tensorboard --logdir {Path(trainer.log_dir).parent})")
             if ckpt:
-                print(f"checkpoint: {ckpt}  (resume: --ckpt_path last; test time: adapt --ckpt_path {ckpt})")
+                print(
+                    f"checkpoint: {ckpt}  (resume: --ckpt_path last; test time: adapt --ckpt_path {ckpt})"
+                )
 
     def _instantiate_trainer(self, config: dict, callbacks: list):
         # Rich bar unless the user turned bars off (a bar in callbacks would then be an error).
@@ -189,7 +197,11 @@ def main(args: list[str] | None = None) -> MIERCLI:
         trainer_class=MIERTrainer,
         subclass_mode_model=True,
         auto_configure_optimizers=False,
-        parser_kwargs={"parser_mode": "omegaconf+", "default_env": False},
+        parser_kwargs={
+            "parser_mode": "omegaconf+",
+            "default_env": False,
+            "prog": "python -m mier_pl",
+        },
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
             "logger": {
