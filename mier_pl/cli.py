@@ -170,11 +170,12 @@ class MIERCLI(LightningCLI):
 
     def after_fit(self) -> None:
         trainer = self.trainer
-        if trainer.is_global_zero and trainer.log_dir:
+        log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
+        if trainer.is_global_zero and log_dir:
             ckpt = (
                 trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
             )
-            print(f"logs: {trainer.log_dir}  (tensorboard --logdir {Path(trainer.log_dir).parent})")
+            print(f"logs: {log_dir}  (tensorboard --logdir {Path(log_dir).parent})")
             if ckpt:
                 print(
                     f"checkpoint: {ckpt}  (resume: --ckpt_path last; test time: adapt --ckpt_path {ckpt})"

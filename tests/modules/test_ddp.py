@@ -60,3 +60,30 @@ def test_two_rank_fit_syncs_parameters_and_keeps_separate_replays(tmp_path):
     assert torch.equal(s1["obs"][: len(r1["obs"])], r1["obs"])  # rank 1's own data came back
     for name, value in s0["params"].items():
         assert torch.equal(value, s1["params"][name]), name
+
+    # adapt reads the DDP checkpoint (rank 0's replay) like any other
+    ckpt = ckpt_dir / "last.ckpt"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mier_pl",
+            "adapt",
+            "--config",
+            str(CONF / "point_rotated.yaml"),
+            "--config",
+            str(CONF / "debug.yaml"),
+            "--ckpt_path",
+            str(ckpt),
+            "--tasks",
+            "0",
+            "--trainer.enable_progress_bar",
+            "false",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert (tmp_path / "lightning_logs" / "point-rotated" / "adapt_0" / "results.csv").is_file()
