@@ -67,11 +67,14 @@ class ContextSACModule(pl.LightningModule):
         self.automatic_optimization = False
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """``[critic, actor, alpha]`` Adam optimisers."""
+        """``[critic, actor, alpha]`` Adam optimisers.
+
+        Fused Adam (one kernel per step instead of a loop over parameter tensors) is the same
+        maths; measured 7 % more SAC updates/s on the CPU at batch 256 (BENCHMARKS.md).
+        """
         return [
-            torch.optim.Adam(self.critic.parameters(), lr=self.cfg.lr),
-            torch.optim.Adam(self.actor.parameters(), lr=self.cfg.lr),
-            torch.optim.Adam([self.log_alpha], lr=self.cfg.lr),
+            torch.optim.Adam(params, lr=self.cfg.lr, fused=True)
+            for params in (self.critic.parameters(), self.actor.parameters(), [self.log_alpha])
         ]
 
     @torch.inference_mode()
