@@ -1,0 +1,298 @@
+"""Training-step figures: meta-update and SAC update against bare loops, SAC against SB3,
+and a whole Lightning epoch against the sum of its bare parts."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import torch
+from torch.func import functional_call, grad, vmap
+
+from mier_pl.bench.common import optimize, random_batch, rate
+from mier_pl.data.batch import MetaBatch
+from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.data.rollout import Collector
+from mier_pl.modules import ContextSACModule, DynamicsConfig, MetaModelModule, SACConfig
+
+
+def bench_meta_update(seconds: float, device) -> dict:
+    """cheetah-negated-joints settings: 10 tasks × 400, context 10, obs 20, act 6."""
+    obs, act, ctx = 20, 6, 10
+    module = MetaModelModule(obs, act, False, DynamicsConfig(context_dim=ctx)).to(device)
+    opt = module.configure_optimizers()
+    batch = MetaBatch(
+        torch.arange(10),
+        random_batch(10, 400, obs, act, device),
+        random_batch(10, 400, obs, act, device),
+    )
+
+    def ours() -> None:
+        loss, _, _ = module.meta_update(batch, diagnostics=False)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 10.0)
+        opt.step()
+
+    # The bare reference: the same network and loss, torch.func over tasks, written here.
+    net = module.model.net
+    params = {k: v.detach().clone().requires_grad_() for k, v in net.named_parameters()}
+    bare_opt = torch.optim.Adam(params.values(), lr=1e-3)
+
+    def task_loss(p, c, o, a, r, o2):
+        x = torch.cat([o, a, c.expand(o.shape[0], -1)], -1)
+        mean, lv = functional_call(net, p, (x,))
+        y = torch.cat([r.unsqueeze(-1), o2 - o], -1)
+        fit = (mean - y) ** 2 * torch.exp(-lv)
+        reg = 0.01 * (p["max_logvar"] - p["min_logvar"])
+        return (
+            fit[:, :1].mean()
+            + lv[:, :1].mean()
+            + reg[:1].sum()
+            + fit[:, 1:].mean()
+            + lv[:, 1:].mean()
+            + reg[1:].sum()
+        )
+
+    def adapted_loss(p, s, q):
+        c = torch.zeros(ctx, device=device)
+        for _ in range(2):
+            g = grad(task_loss, argnums=1)(p, c, *s)
+            c = c - 0.01 * g * (10.0 / torch.clamp(g.norm(), min=10.0))
+        return task_loss(p, c, *q)
+
+    s = (batch.support.obs, batch.support.act, batch.support.rew, batch.support.next_obs)
+    q = (batch.query.obs, batch.query.act, batch.query.rew, batch.query.next_obs)
+
+    def bare() -> None:
+        loss = vmap(adapted_loss, in_dims=(None, 0, 0))(params, s, q).mean()
+        bare_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(params.values()), 10.0)
+        bare_opt.step()
+
+    r_ours, r_bare = rate(ours, seconds), rate(bare, seconds)
+    return {
+        "figure": "meta-update (10 × 400, ctx 10)",
+        "ours": r_ours,
+        "limit": r_bare,
+        "ratio": r_ours / r_bare,
+        "unit": "updates/s",
+        "target": ">= 0.9",
+    }
+
+
+def bench_sac_update(
+    seconds: float, device, obs: int = 27, act: int = 8, ctx: int = 5, n: int = 2000
+) -> dict:
+    """Default: ant-negated-joints SAC, 256-256, batch 10 × 200, obs 27, act 8, context 5."""
+    sac = ContextSACModule(obs, act, ctx, SACConfig(hidden=(256, 256))).to(device)
+    opts = sac.configure_optimizers()
+    batch = random_batch(1, n, obs, act, device).flatten()
+    context = torch.randn(n, ctx, device=device)
+
+    def ours() -> None:
+        sac.update(batch, context, opts, optimize)
+
+    # Bare loop: two separate critics as plain nn.Sequential, the same losses inline.
+    def mlp(i, o):
+        return torch.nn.Sequential(
+            torch.nn.Linear(i, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, 256),
+            torch.nn.ReLU(),
+            torch.nn.Linear(256, o),
+        ).to(device)
+
+    actor, q1, q2 = mlp(obs + ctx, 2 * act), mlp(obs + ctx + act, 1), mlp(obs + ctx + act, 1)
+    t1, t2 = mlp(obs + ctx + act, 1), mlp(obs + ctx + act, 1)
+    t1.load_state_dict(q1.state_dict())
+    t2.load_state_dict(q2.state_dict())
+    log_alpha = torch.zeros((), device=device, requires_grad=True)
+    qo = torch.optim.Adam([*q1.parameters(), *q2.parameters()], lr=3e-4)
+    ao = torch.optim.Adam(actor.parameters(), lr=3e-4)
+    alo = torch.optim.Adam([log_alpha], lr=3e-4)
+
+    def pi(x):
+        m, ls = actor(x).chunk(2, -1)
+        ls = ls.clamp(-20, 2)
+        u = m + ls.exp() * torch.randn_like(m)
+        lp = (-0.5 * ((u - m) / ls.exp()) ** 2 - ls - 0.9189385).sum(-1)
+        lp = lp - (2 * (0.6931472 - u - torch.nn.functional.softplus(-2 * u))).sum(-1)
+        return torch.tanh(u), lp
+
+    s = torch.cat([batch.obs, context], -1)
+    s2 = torch.cat([batch.next_obs, context], -1)
+
+    def bare() -> None:
+        with torch.no_grad():
+            a2, lp2 = pi(s2)
+            x2 = torch.cat([s2, a2], -1)
+            tq = torch.min(t1(x2), t2(x2)).squeeze(-1) - log_alpha.exp() * lp2
+            y = batch.rew + 0.99 * (1 - batch.terminated) * tq
+        x = torch.cat([s, batch.act], -1)
+        ql = (
+            0.5 * ((q1(x).squeeze(-1) - y) ** 2).mean()
+            + 0.5 * ((q2(x).squeeze(-1) - y) ** 2).mean()
+        )
+        qo.zero_grad(set_to_none=True)
+        ql.backward()
+        qo.step()
+        a, lp = pi(s)
+        xa = torch.cat([s, a], -1)
+        for p in [*q1.parameters(), *q2.parameters()]:
+            p.requires_grad_(False)
+        al = (log_alpha.detach().exp() * lp - torch.min(q1(xa), q2(xa)).squeeze(-1)).mean()
+        for p in [*q1.parameters(), *q2.parameters()]:
+            p.requires_grad_(True)
+        ao.zero_grad(set_to_none=True)
+        al.backward()
+        ao.step()
+        alpha_loss = -(log_alpha * (lp.detach() - 1.0)).mean()
+        alo.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        alo.step()
+        with torch.no_grad():
+            for t, q in ((t1, q1), (t2, q2)):
+                for pt, pq in zip(t.parameters(), q.parameters()):
+                    pt.lerp_(pq, 0.005)
+
+    r_ours, r_bare = rate(ours, seconds), rate(bare, seconds)
+    return {
+        "figure": f"SAC update (256², batch {n})",
+        "ours": r_ours,
+        "limit": r_bare,
+        "ratio": r_ours / r_bare,
+        "unit": "updates/s",
+        "target": ">= 0.9",
+    }
+
+
+def bench_sac_peer(seconds: float, device) -> dict:
+    """Plain SAC of the same size as Stable-Baselines3's (256-256, batch 256, no context):
+    our ContextSACModule.update with context_dim 0 vs SB3's ``SAC.train`` gradient steps/s."""
+    try:
+        from stable_baselines3 import SAC
+    except ImportError:
+        return {
+            "figure": "SAC peer (SB3)",
+            "ours": float("nan"),
+            "limit": float("nan"),
+            "ratio": float("nan"),
+            "unit": "updates/s",
+            "target": "skipped: pip install 'mier-pl[bench]'",
+        }
+    import gymnasium as gym
+
+    obs, act, n = 17, 6, 256
+    env = gym.make("mier_pl/WalkerRandParams-v0")
+    peer = SAC(
+        "MlpPolicy",
+        env,
+        batch_size=n,
+        policy_kwargs={"net_arch": [256, 256]},
+        learning_starts=0,
+        device=device,
+        seed=0,
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(5000):
+        o = rng.standard_normal(obs).astype(np.float32)
+        peer.replay_buffer.add(
+            o,
+            o,
+            rng.uniform(-1, 1, act).astype(np.float32),
+            np.array([0.0]),
+            np.array([False]),
+            [{}],
+        )
+    peer._setup_learn(total_timesteps=1, callback=None)
+    r_peer = rate(lambda: peer.train(gradient_steps=10, batch_size=n), seconds) * 10
+
+    sac = ContextSACModule(obs, act, 0, SACConfig(hidden=(256, 256))).to(device)
+    opts = sac.configure_optimizers()
+    replay = MultiTaskReplay(1, obs, act, 10_000, device)
+    replay.add([0], random_batch(1, 5000, obs, act, "cpu"), pre_adapt=True)
+    empty_ctx = torch.zeros(n, 0, device=device)
+    task = torch.zeros(1, dtype=torch.long, device=device)
+
+    def ours() -> None:  # sampling included, as SB3's train() samples its buffer
+        sac.update(replay.sample(task, n).flatten(), empty_ctx, opts, optimize)
+
+    r_ours = rate(ours, seconds)
+    return {
+        "figure": "SAC peer: plain SAC 256², batch 256 vs SB3",
+        "ours": r_ours,
+        "limit": r_peer,
+        "ratio": r_ours / r_peer,
+        "unit": "updates/s",
+        "target": ">= 1.3",
+    }
+
+
+def bench_epoch(steps: int, seconds: float, device) -> dict:
+    """One Lightning epoch of conf/cheetah_neg.yaml (5 tasks × (400 + 600) collected steps and
+    ``steps`` training steps, eval off, checkpoint on) vs the sum of bare parts: raw mj_step for
+    5000 env steps plus 1000 batched policy forwards, and ``steps`` bare meta-updates and SAC
+    updates of the same sizes (from the bare loops above)."""
+    from mier_pl.cli import main as cli_main
+
+    conf = Path(__file__).resolve().parents[2] / "conf" / "cheetah_neg.yaml"
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)
+        try:
+            times = []
+            for epochs in (1, 2):
+                t0 = time.perf_counter()
+                cli_main(
+                    [
+                        "fit",
+                        "--config",
+                        str(conf),
+                        "--trainer.max_epochs",
+                        str(epochs),
+                        "--data.steps_per_epoch",
+                        str(steps),
+                        "--model.init_args.collect.initial_exploration_repeats",
+                        "1",
+                        "--model.init_args.eval.interval",
+                        "0",
+                        "--trainer.enable_progress_bar",
+                        "false",
+                        "--trainer.enable_model_summary",
+                        "false",
+                        "--trainer.accelerator",
+                        device.type,
+                    ]
+                )
+                times.append(time.perf_counter() - t0)
+        finally:
+            os.chdir(cwd)
+    epoch = times[1] - times[0]  # the second run's extra epoch: start-up and exploration cancel
+    collector = Collector("cheetah-negated-joints", None, seed=0)
+    env = collector.envs[0]
+    data = mujoco.MjData(env.model)
+    sac = ContextSACModule(20, 6, 10, SACConfig(hidden=(256, 256))).to(device)
+    x = torch.zeros(5, 30, device=device)
+    t0 = time.perf_counter()
+    for _ in range(5000):
+        mujoco.mj_step(env.model, data, nstep=env.frame_skip)
+    for _ in range(1000):
+        sac.actor.act(x)
+    bare_collect = time.perf_counter() - t0
+    meta = bench_meta_update(seconds, device)
+    sac_rate = bench_sac_update(seconds, device, obs=20, act=6, ctx=10, n=4000)
+    bare = bare_collect + steps / meta["limit"] + steps / sac_rate["limit"]
+    return {
+        "figure": f"whole epoch cheetah_neg ({steps} steps)",
+        "ours": epoch,
+        "limit": bare,
+        "ratio": epoch / bare,
+        "unit": "s",
+        "target": "<= 1.15",
+    }
