@@ -20,7 +20,7 @@ from mier_pl.data.relabel import AdaptConfig, RelabelReplay
 from mier_pl.data.rollout import Collector
 from mier_pl.functional.adaptation import AdaptationReport, context_lrs, identify
 from mier_pl.functional.relabel import TerminationFn, reward_relabel, rollout_relabel
-from mier_pl.modules.common import check_finite
+from mier_pl.modules.common import check_finite, manual_step
 from mier_pl.modules.mier import MIERModule
 
 
@@ -137,9 +137,7 @@ class AdaptModule(pl.LightningModule):
         return range(self.settings.loop_steps)
 
     def _optimize(self, optimizer: Any, loss: Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()
+        manual_step(self, optimizer, loss)
 
     def training_step(self, step: int, batch_idx: int) -> None:
         """One loop step: ``sac_updates_per_step`` SAC updates, each on its own batch of

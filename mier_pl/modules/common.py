@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
@@ -38,6 +40,21 @@ class EvalConfig:
     interval: int = 10
     train_tasks: int = 10
     test_tasks: int | None = None
+
+
+def manual_step(
+    owner: pl.LightningModule,
+    optimizer: Any,
+    loss: Tensor,
+    grad_clip: float | None = None,
+) -> None:
+    """One optimiser step through ``owner``'s Lightning hooks (so precision and DDP apply):
+    zero the gradients, ``manual_backward``, optionally clip the global norm, step."""
+    optimizer.zero_grad(set_to_none=True)
+    owner.manual_backward(loss)
+    if grad_clip is not None:
+        owner.clip_gradients(optimizer, gradient_clip_val=grad_clip, gradient_clip_algorithm="norm")
+    optimizer.step()
 
 
 def check_finite(losses: dict[str, Tensor], where: str, hint: str) -> None:

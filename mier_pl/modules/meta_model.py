@@ -13,7 +13,7 @@ from mier_pl.data.algorithm import Policy, random_policy
 from mier_pl.data.batch import MetaBatch, TransitionBatch
 from mier_pl.functional.inner_loop import adapt_context
 from mier_pl.modules.base import MetaTrainingModule
-from mier_pl.modules.common import CollectConfig, EvalConfig, check_finite
+from mier_pl.modules.common import CollectConfig, EvalConfig, check_finite, manual_step
 from mier_pl.nets.model import ContextModel
 
 
@@ -152,13 +152,8 @@ class MetaModelModule(MetaTrainingModule):
         return torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
 
     def optimize(self, owner: pl.LightningModule, optimizer, loss: Tensor) -> None:
-        """One outer step through ``owner``'s Lightning hooks (so precision and DDP apply)."""
-        optimizer.zero_grad(set_to_none=True)
-        owner.manual_backward(loss)
-        owner.clip_gradients(
-            optimizer, gradient_clip_val=self.cfg.grad_clip, gradient_clip_algorithm="norm"
-        )
-        optimizer.step()
+        """One outer step (Adam, global norm clip) through ``owner``'s Lightning hooks."""
+        manual_step(owner, optimizer, loss, self.cfg.grad_clip)
 
     # ------------------------------------------- standalone (model-only) fit
     @property

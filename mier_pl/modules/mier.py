@@ -10,7 +10,7 @@ from torch import Tensor
 from mier_pl.data.algorithm import Policy
 from mier_pl.data.batch import MetaBatch
 from mier_pl.modules.base import MetaTrainingModule
-from mier_pl.modules.common import CollectConfig, EvalConfig, check_finite
+from mier_pl.modules.common import CollectConfig, EvalConfig, check_finite, manual_step
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
 from mier_pl.modules.sac import ContextSACModule, SACConfig
 
@@ -59,9 +59,7 @@ class MIERModule(MetaTrainingModule):
         return [self.meta.configure_optimizers(), *self.sac.configure_optimizers()]
 
     def _optimize(self, optimizer: Any, loss: Tensor) -> None:
-        optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        optimizer.step()
+        manual_step(self, optimizer, loss)
 
     def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
         model_opt, *sac_opts = self.optimizers()
