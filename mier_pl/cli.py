@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import torch
 from pytorch_lightning import LightningModule
@@ -62,6 +63,16 @@ class MIERCLI(LightningCLI):
             help="torch.set_num_threads for the run (None: torch's default). Small nets on a "
             "CPU shared with env stepping often run fastest with 1.",
         )
+        parser.add_argument(
+            "--matmul_precision",
+            type=Literal["highest", "high", "medium"] | None,
+            default=None,
+            help="torch.set_float32_matmul_precision for the run (None: torch's default, "
+            "'highest', plain float32 kernels). 'high' lets CUDA GPUs use TF32; 'medium' also "
+            "lets CPUs with AVX512-BF16 or AMX use oneDNN's reduced-precision matmul kernels. "
+            "Off by default because it may change numerics; measured speed-ups are in "
+            "BENCHMARKS.md.",
+        )
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
         parser.set_defaults(
             {
@@ -77,6 +88,8 @@ class MIERCLI(LightningCLI):
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         if cfg.get("torch_threads"):
             torch.set_num_threads(cfg.torch_threads)
+        if cfg.get("matmul_precision"):
+            torch.set_float32_matmul_precision(cfg.matmul_precision)
         logger = cfg.trainer.get("logger")
         tb = None
         # Runs of a family land in lightning_logs/<family>/version_<n>.

@@ -3,13 +3,11 @@ forward, and the replay memory of a full run."""
 
 from __future__ import annotations
 
-import time
-
 import mujoco
 import numpy as np
 import torch
 
-from mier_pl.bench.common import random_batch, rate
+from mier_pl.bench.common import random_batch, rates
 from mier_pl.data.algorithm import collect_epoch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.rollout import Collector
@@ -39,14 +37,15 @@ def bench_collection(family: str, seconds: float) -> dict:
             0,
         )
 
-    ours = rate(epoch_slice, seconds, warmup=1) * 5 * 400
     env = collector.envs[0]
     model, data = env.model, mujoco.MjData(env.model)
-    steps = 2000
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        mujoco.mj_step(model, data, nstep=env.frame_skip)
-    raw = steps / (time.perf_counter() - t0)
+
+    def raw_steps() -> None:
+        for _ in range(500):
+            mujoco.mj_step(model, data, nstep=env.frame_skip)
+
+    r_slice, r_raw = rates([epoch_slice, raw_steps], seconds, warmup=1)
+    ours, raw = r_slice * 5 * 400, r_raw * 500
     return {
         "figure": f"collection {family}",
         "ours": ours,
@@ -85,7 +84,7 @@ def bench_relabel(seconds: float, device) -> dict:
         out = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         _ = batch.obs + out[:, 1:]
 
-    r_ours, r_reward, r_bare = (rate(f, seconds, warmup=1) * n for f in (ours, ours_reward, bare))
+    r_ours, r_reward, r_bare = (r * n for r in rates([ours, ours_reward, bare], seconds, warmup=1))
     return {
         "figure": "relabeling, 100k transitions (rollout)",
         "ours": r_ours,

@@ -6,23 +6,28 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import mujoco
 import numpy as np
 import torch
+from torch import Tensor
 from torch.func import functional_call, grad, vmap
 
-from mier_pl.bench.common import optimize, random_batch, rate
-from mier_pl.data.batch import MetaBatch
+from mier_pl.bench.common import optimize, random_batch, rates, with_precision
+from mier_pl.data.batch import MetaBatch, TransitionBatch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.rollout import Collector
 from mier_pl.modules import ContextSACModule, DynamicsConfig, MetaModelModule, SACConfig
 
+META_SIZES = {"obs": 20, "act": 6, "ctx": 10}  # cheetah-negated-joints
 
-def bench_meta_update(seconds: float, device) -> dict:
-    """cheetah-negated-joints settings: 10 tasks × 400, context 10, obs 20, act 6."""
-    obs, act, ctx = 20, 6, 10
+
+def meta_update_step(device) -> tuple[Callable[[], None], MetaModelModule, MetaBatch]:
+    """Our meta-update at cheetah-negated-joints settings (10 tasks × 400, context 10, obs 20,
+    act 6) as a no-argument step, with its module and batch."""
+    obs, act, ctx = META_SIZES["obs"], META_SIZES["act"], META_SIZES["ctx"]
     module = MetaModelModule(obs, act, False, DynamicsConfig(context_dim=ctx)).to(device)
     opt = module.configure_optimizers()
     batch = MetaBatch(
@@ -31,12 +36,20 @@ def bench_meta_update(seconds: float, device) -> dict:
         random_batch(10, 400, obs, act, device),
     )
 
-    def ours() -> None:
+    def step() -> None:
         loss, _, _ = module.meta_update(batch, diagnostics=False)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(module.parameters(), 10.0)
         opt.step()
+
+    return step, module, batch
+
+
+def bench_meta_update(seconds: float, device) -> dict:
+    """cheetah-negated-joints settings: 10 tasks × 400, context 10, obs 20, act 6."""
+    ours, module, batch = meta_update_step(device)
+    ctx = META_SIZES["ctx"]
 
     # The bare reference: the same network and loss, torch.func over tasks, written here.
     net = module.model.net
@@ -75,7 +88,7 @@ def bench_meta_update(seconds: float, device) -> dict:
         torch.nn.utils.clip_grad_norm_(list(params.values()), 10.0)
         bare_opt.step()
 
-    r_ours, r_bare = rate(ours, seconds), rate(bare, seconds)
+    r_ours, r_bare = rates([ours, bare], seconds)
     return {
         "figure": "meta-update (10 × 400, ctx 10)",
         "ours": r_ours,
@@ -86,17 +99,30 @@ def bench_meta_update(seconds: float, device) -> dict:
     }
 
 
+def sac_update_step(
+    device,
+    obs: int = 27,
+    act: int = 8,
+    ctx: int = 5,
+    n: int = 2000,
+    prepare: Callable[[ContextSACModule], None] | None = None,
+) -> tuple[Callable[[], None], TransitionBatch, Tensor]:
+    """Our SAC update (256-256, batch ``n``; default ant-negated-joints sizes) as a
+    no-argument step, with its batch and contexts; ``prepare`` may alter the module first."""
+    sac = ContextSACModule(obs, act, ctx, SACConfig(hidden=(256, 256))).to(device)
+    if prepare is not None:
+        prepare(sac)
+    opts = sac.configure_optimizers()
+    batch = random_batch(1, n, obs, act, device).flatten()
+    context = torch.randn(n, ctx, device=device)
+    return (lambda: sac.update(batch, context, opts, optimize)), batch, context
+
+
 def bench_sac_update(
     seconds: float, device, obs: int = 27, act: int = 8, ctx: int = 5, n: int = 2000
 ) -> dict:
     """Default: ant-negated-joints SAC, 256-256, batch 10 × 200, obs 27, act 8, context 5."""
-    sac = ContextSACModule(obs, act, ctx, SACConfig(hidden=(256, 256))).to(device)
-    opts = sac.configure_optimizers()
-    batch = random_batch(1, n, obs, act, device).flatten()
-    context = torch.randn(n, ctx, device=device)
-
-    def ours() -> None:
-        sac.update(batch, context, opts, optimize)
+    ours, batch, context = sac_update_step(device, obs, act, ctx, n)
 
     # Bare loop: two separate critics as plain nn.Sequential, the same losses inline.
     def mlp(i, o):
@@ -161,7 +187,7 @@ def bench_sac_update(
                 for pt, pq in zip(t.parameters(), q.parameters()):
                     pt.lerp_(pq, 0.005)
 
-    r_ours, r_bare = rate(ours, seconds), rate(bare, seconds)
+    r_ours, r_bare = rates([ours, bare], seconds)
     return {
         "figure": f"SAC update (256², batch {n})",
         "ours": r_ours,
@@ -172,20 +198,25 @@ def bench_sac_update(
     }
 
 
-def bench_sac_peer(seconds: float, device) -> dict:
+def bench_sac_peer(
+    seconds: float, device, precisions: tuple[str, ...] = ("highest",)
+) -> list[dict]:
     """Plain SAC of the same size as Stable-Baselines3's (256-256, batch 256, no context):
-    our ContextSACModule.update with context_dim 0 vs SB3's ``SAC.train`` gradient steps/s."""
+    our ContextSACModule.update with context_dim 0 vs SB3's ``SAC.train`` gradient steps/s,
+    one row per float32 matmul precision (both sides under the same setting)."""
     try:
         from stable_baselines3 import SAC
     except ImportError:
-        return {
-            "figure": "SAC peer (SB3)",
-            "ours": float("nan"),
-            "limit": float("nan"),
-            "ratio": float("nan"),
-            "unit": "updates/s",
-            "target": "skipped: pip install 'mier-pl[bench]'",
-        }
+        return [
+            {
+                "figure": "SAC peer (SB3)",
+                "ours": float("nan"),
+                "limit": float("nan"),
+                "ratio": float("nan"),
+                "unit": "updates/s",
+                "target": "skipped: pip install 'mier-pl[bench]'",
+            }
+        ]
     import gymnasium as gym
 
     obs, act, n = 17, 6, 256
@@ -211,7 +242,6 @@ def bench_sac_peer(seconds: float, device) -> dict:
             [{}],
         )
     peer._setup_learn(total_timesteps=1, callback=None)
-    r_peer = rate(lambda: peer.train(gradient_steps=10, batch_size=n), seconds) * 10
 
     sac = ContextSACModule(obs, act, 0, SACConfig(hidden=(256, 256))).to(device)
     opts = sac.configure_optimizers()
@@ -223,15 +253,31 @@ def bench_sac_peer(seconds: float, device) -> dict:
     def ours() -> None:  # sampling included, as SB3's train() samples its buffer
         sac.update(replay.sample(task, n).flatten(), empty_ctx, opts, optimize)
 
-    r_ours = rate(ours, seconds)
-    return {
-        "figure": "SAC peer: plain SAC 256², batch 256 vs SB3",
-        "ours": r_ours,
-        "limit": r_peer,
-        "ratio": r_ours / r_peer,
-        "unit": "updates/s",
-        "target": ">= 1.3",
-    }
+    def peer_steps() -> None:
+        peer.train(gradient_steps=10, batch_size=n)
+
+    rows = []
+    default = torch.get_float32_matmul_precision()
+    try:
+        for precision in precisions:
+            r_ours, r_peer = rates(
+                [with_precision(precision, ours), with_precision(precision, peer_steps)], seconds
+            )
+            r_peer *= 10
+            setting = "" if precision == "highest" else f", both at --matmul_precision {precision}"
+            rows.append(
+                {
+                    "figure": f"SAC peer: plain SAC 256², batch 256 vs SB3{setting}",
+                    "ours": r_ours,
+                    "limit": r_peer,
+                    "ratio": r_ours / r_peer,
+                    "unit": "updates/s",
+                    "target": ">= 1.3",
+                }
+            )
+    finally:
+        torch.set_float32_matmul_precision(default)
+    return rows
 
 
 def bench_epoch(steps: int, seconds: float, device) -> dict:

@@ -128,7 +128,7 @@ class AdaptModule(pl.LightningModule):
 
     # -------------------------------------------------------------- wiring
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """Fresh ``[critic, actor, alpha]`` Adams: the meta-training optimiser state is not reused."""
+        """Fresh ``[critic, policy]`` Adams: the meta-training optimiser state is not reused."""
         return self.mier.sac.configure_optimizers()
 
     def train_dataloader(self) -> range:

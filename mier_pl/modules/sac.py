@@ -67,15 +67,19 @@ class ContextSACModule(pl.LightningModule):
         self.automatic_optimization = False
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """``[critic, actor, alpha]`` Adam optimisers.
+        """``[critic, policy]`` Adam optimisers; ``policy`` holds the actor and α as two groups.
 
-        Fused Adam (one kernel per step instead of a loop over parameter tensors) is the same
-        maths; measured 7 % more SAC updates/s on the CPU at batch 256 (BENCHMARKS.md).
+        The actor loss uses α detached and the α loss uses log π detached, so one backward of
+        their sum writes exactly the gradients two separate backwards would, and Adam is
+        elementwise: one optimiser step for both is the same maths as two, for one step's
+        overhead. Fused Adam (one kernel per step instead of a loop over parameter tensors)
+        is also the same maths. Measured on the CPU at batch 256: +7 % updates/s for fused
+        Adam, +3 % for the merged step (BENCHMARKS.md).
         """
-        return [
-            torch.optim.Adam(params, lr=self.cfg.lr, fused=True)
-            for params in (self.critic.parameters(), self.actor.parameters(), [self.log_alpha])
-        ]
+        lr = self.cfg.lr
+        critic = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
+        groups = [{"params": list(self.actor.parameters())}, {"params": [self.log_alpha]}]
+        return [critic, torch.optim.Adam(groups, lr=lr, fused=True)]
 
     @torch.inference_mode()
     def act(self, obs: Tensor, context: Tensor, deterministic: bool = False) -> Tensor:
@@ -90,11 +94,11 @@ class ContextSACModule(pl.LightningModule):
     ) -> dict[str, Tensor]:
         """One SAC update on ``batch`` ``[B]`` with per-sample contexts ``[B, context_dim]``.
 
-        Critic, then actor (against the just-updated critic), then α, then the targets.
+        Critic, then actor and α (against the just-updated critic), then the targets.
         ``optimize(opt, loss)`` steps one optimiser (the owning module's manual-optimisation
         wiring, so precision plugins and DDP apply).
         """
-        critic_opt, actor_opt, alpha_opt = optimizers
+        critic_opt, policy_opt = optimizers
         cfg = self.cfg
         c_loss, metrics = F.critic_loss(
             self.critic,
@@ -110,9 +114,8 @@ class ContextSACModule(pl.LightningModule):
         a_loss, log_prob, a_metrics = F.actor_loss(
             self.critic, self.actor, self.log_alpha, batch, context
         )
-        optimize(actor_opt, a_loss)
         al_loss = F.alpha_loss(self.log_alpha, log_prob, self.target_entropy)
-        optimize(alpha_opt, al_loss)
+        optimize(policy_opt, a_loss + al_loss)
         F.soft_update(self.target_critic, self.critic, cfg.tau)
         metrics.update(a_metrics)
         metrics["alpha_loss"] = al_loss.detach()

@@ -144,3 +144,27 @@ def test_model_only_overlay_trains_the_model_without_sac(run_cli):
     rows = read_metrics(Path(cli.trainer.log_dir) / "metrics.csv")
     losses = metric_series(rows, "model/outer_loss")
     assert len(losses) == 12 and all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_matmul_precision_flag_is_applied(run_cli):
+    """``--matmul_precision medium`` reaches torch; the run's losses stay those of float32 to
+    within reduced-precision rounding (same seed, first epoch)."""
+    default = _fit(run_cli, "point_goal.yaml", "--seed_everything", "5")
+    try:
+        fast = _fit(
+            run_cli, "point_goal.yaml", "--seed_everything", "5", "--matmul_precision", "medium"
+        )
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    rows_a = read_metrics(Path(default.trainer.log_dir) / "metrics.csv")
+    rows_b = read_metrics(Path(fast.trainer.log_dir) / "metrics.csv")
+    a, b = metric_series(rows_a, "sac/critic_loss"), metric_series(rows_b, "sac/critic_loss")
+    assert len(a) == len(b) > 0
+    assert b[0] == pytest.approx(a[0], rel=1e-2)
+
+
+def test_unknown_matmul_precision_is_rejected(run_cli, capsys):
+    with pytest.raises(SystemExit):
+        _fit(run_cli, "point_goal.yaml", "--matmul_precision", "fast")
+    assert "matmul_precision" in capsys.readouterr().err

@@ -44,6 +44,24 @@ def test_twin_critic_is_two_independent_mlps():
     assert torch.equal(q2[1], q[1]) and not torch.equal(q2[0], q[0])
 
 
+def test_twin_critic_gradients_equal_the_hand_mlps():
+    """The Q head is a multiply-and-sum, not a matmul: its gradients must still be the MLP's."""
+    torch.manual_seed(0)
+    critic = TwinCritic(IN, (16, 8)).double()
+    x = torch.randn(B, IN, dtype=F64, requires_grad=True)
+    w = torch.randn(2, B, dtype=F64)
+    (critic(x) * w).sum().backward()
+    fused = [p.grad.clone() for p in critic.parameters()]
+    fused_x = x.grad.clone()
+    critic.zero_grad()
+    x.grad = None
+    sum(hand_critic(critic, x, k) @ w[k] for k in range(2)).backward()
+    for g, p in zip(fused, critic.parameters()):
+        assert g.abs().max() > 0
+        torch.testing.assert_close(g, p.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(fused_x, x.grad, rtol=1e-12, atol=1e-12)
+
+
 def test_twin_critic_detached_params_same_value_no_weight_gradient():
     torch.manual_seed(0)
     critic = TwinCritic(IN, (8,)).double()
@@ -76,6 +94,26 @@ def test_tanh_gaussian_log_prob_is_the_change_of_variables():
     torch.testing.assert_close(action, ref_action, rtol=0, atol=1e-12)
     torch.testing.assert_close(log_prob, ref_log_prob, rtol=1e-5, atol=1e-5)
     assert (action.abs() < 1).all()
+
+
+def test_log_prob_gradients_equal_the_reference():
+    """Writing (u − μ)/σ as ε drops a division but must keep the reparameterised gradients."""
+    torch.manual_seed(0)
+    actor = TanhGaussianActor(IN, ACT, (16, 16)).double()
+    x = torch.randn(B, IN, dtype=F64)
+
+    def grads(fn) -> list[torch.Tensor]:
+        actor.zero_grad()
+        action, log_prob = fn()
+        (0.3 * log_prob.sum() - action.pow(2).sum()).backward()
+        return [p.grad.clone() for p in actor.parameters()]
+
+    torch.manual_seed(7)
+    ours = grads(lambda: actor(x))
+    ref = grads(lambda: reference_log_prob(actor, x, 7))
+    for g, r in zip(ours, ref):
+        assert r.abs().max() > 0
+        torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-10)
 
 
 def test_deterministic_action_is_tanh_of_the_mean():

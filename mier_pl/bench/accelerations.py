@@ -1,0 +1,101 @@
+"""Optional accelerations, each timed against the default path in the same run.
+
+A flag ships (default off) only where its row here is faster than 1.0:
+  matmul precision  ``--matmul_precision high|medium`` (torch.set_float32_matmul_precision):
+                    TF32 on CUDA; on CPUs with AVX512-BF16 or AMX, oneDNN's matmul kernels
+  torch.compile     inductor on the SAC actor and critics (no flag: slower on the CPU so far)
+CUDA graphs come with ``torch.compile(mode="reduce-overhead")`` on a GPU; this file measures
+the default compile mode, which is the one that runs on both devices.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from mier_pl.bench.common import rates, with_precision
+from mier_pl.bench.updates import meta_update_step, sac_update_step
+from mier_pl.modules import ContextSACModule
+
+
+def _row(figure: str, fast: float, default: float, unit: str, **extra) -> dict:
+    return {
+        "figure": figure,
+        "ours": fast,
+        "limit": default,
+        "ratio": fast / default,
+        "unit": unit,
+        "target": "> 1 to ship",
+        **extra,
+    }
+
+
+def precision_error(precision: str, device) -> float:
+    """Largest relative error of a 256² float32 matmul under ``precision``, against float64:
+    whether the faster kernels also changed the numbers."""
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(256, 256, generator=g).to(device) for _ in range(2))
+    exact = (a.double() @ b.double()).cpu()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        out = (a @ b).double().cpu()
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    return ((out - exact).abs().max() / exact.abs().max()).item()
+
+
+def bench_matmul_precision(seconds: float, device, precision: str) -> list[dict]:
+    """SAC update (ant_neg sizes, batch 2000) and meta-update (cheetah_neg sizes) under
+    ``precision`` against the default ``"highest"``, interleaved."""
+    default = torch.get_float32_matmul_precision()
+    rows = []
+    try:
+        for name, step in (
+            ("SAC update (256², batch 2000)", sac_update_step(device)[0]),
+            ("meta-update (10 × 400, ctx 10)", meta_update_step(device)[0]),
+        ):
+            fast, base = rates(
+                [with_precision(precision, step), with_precision("highest", step)], seconds
+            )
+            rows.append(
+                _row(
+                    f"--matmul_precision {precision}: {name}",
+                    fast,
+                    base,
+                    "updates/s",
+                    matmul_rel_error=precision_error(precision, device),
+                )
+            )
+    finally:
+        torch.set_float32_matmul_precision(default)
+    return rows
+
+
+def compile_sac(sac: ContextSACModule) -> None:
+    """Compile the actor's MLP and both critic stacks in place (inductor, default mode)."""
+    sac.actor.net.compile()
+    sac.critic.compile()
+    sac.target_critic.compile()
+
+
+def bench_compile(seconds: float, device) -> dict:
+    """SAC update (ant_neg sizes, batch 2000) with the networks compiled vs eager; the
+    compilation time (first calls) is reported apart."""
+    compiled = sac_update_step(device, prepare=compile_sac)[0]
+    eager = sac_update_step(device)[0]
+    try:
+        t0 = time.perf_counter()
+        compiled()  # traces and compiles forward and backward
+        compile_s = time.perf_counter() - t0
+    except Exception as err:  # no C++ compiler, unsupported device, ...
+        return _row(f"torch.compile: unavailable ({type(err).__name__})", math.nan, math.nan, "")
+    fast, base = rates([compiled, eager], seconds)
+    return _row(
+        "torch.compile (SAC actor + critics): SAC update (256², batch 2000)",
+        fast,
+        base,
+        "updates/s",
+        compile_seconds=compile_s,
+    )
