@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-slow lint bench clean config-reference
+.PHONY: setup run test test-slow lint bench bench-epochs clean config-reference
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m mier_pl.bench
+
+# Epoch time of every family config (short real epochs, scaled; about 8 minutes).
+bench-epochs: $(STAMP)
+	$(BIN)/python -m mier_pl.bench.epochs --torch_threads 1
 
 clean:
 	rm -rf $(VENV) lightning_logs .pytest_cache

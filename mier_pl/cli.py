@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
-from typing import Literal
 
 import torch
 from pytorch_lightning import LightningModule
@@ -34,6 +33,7 @@ from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.relabel import AdaptConfig
 from mier_pl.loggers import TensorBoardCSVLogger
 from mier_pl.modules.base import check_checkpoint_family
+from mier_pl.precision import Precision
 
 
 class MIERCLI(LightningCLI):
@@ -65,13 +65,13 @@ class MIERCLI(LightningCLI):
         )
         parser.add_argument(
             "--matmul_precision",
-            type=Literal["highest", "high", "medium"] | None,
+            type=Precision | None,
             default=None,
-            help="torch.set_float32_matmul_precision for the run (None: torch's default, "
-            "'highest', plain float32 kernels). 'high' lets CUDA GPUs use TF32; 'medium' also "
-            "lets CPUs with AVX512-BF16 or AMX use oneDNN's reduced-precision matmul kernels. "
-            "Off by default because it may change numerics; measured speed-ups are in "
-            "BENCHMARKS.md.",
+            help="torch.set_float32_matmul_precision of the updates and relabeling (None: "
+            "torch's default 'highest', plain float32 kernels; collection and evaluation always "
+            "run at 'highest'). 'high' lets CUDA GPUs use TF32; 'medium' also lets CPUs with "
+            "AVX512-BF16 or AMX use oneDNN's matmul kernels, which may round to bfloat16. Off "
+            "by default because it may change numerics; measured speed-ups in BENCHMARKS.md.",
         )
         parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
         parser.set_defaults(

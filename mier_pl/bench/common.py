@@ -8,18 +8,20 @@ from collections.abc import Callable, Sequence
 import torch
 
 from mier_pl.data.batch import TransitionBatch
+from mier_pl.precision import Precision, float32_matmul_precision
 
 
 def rates(
-    fns: Sequence[Callable[[], None]], seconds: float, warmup: int = 3, rounds: int = 8
+    fns: Sequence[Callable[[], None]], seconds: float, warmup: int = 3, max_rounds: int = 8
 ) -> list[float]:
-    """Calls per second of each of ``fns``, timed in ``rounds`` interleaved slices.
+    """Calls per second of each of ``fns``, timed in interleaved slices of at least 0.25 s.
 
     A shared VM's speed drifts by ±10 % over seconds; timing ours and its reference in
-    alternating slices of ``seconds / rounds`` exposes both to the same drift, so their ratio
-    holds where back-to-back measurements did not (the SAC peer ratio read 1.12-1.32 when
-    measured back to back).
+    alternating slices (up to ``max_rounds`` per function) exposes both to the same drift, so
+    their ratio holds where back-to-back measurements did not (the SAC peer ratio read
+    1.12-1.32 when measured back to back).
     """
+    rounds = max(1, min(max_rounds, int(seconds / 0.25)))
     for fn in fns:
         for _ in range(warmup):
             fn()
@@ -37,13 +39,13 @@ def rates(
     return [c / s for c, s in zip(calls, spent)]
 
 
-def with_precision(precision: str, step: Callable[[], None]) -> Callable[[], None]:
-    """``step`` run under ``torch.set_float32_matmul_precision(precision)``, set on every
-    call so that interleaved timing can alternate settings."""
+def with_precision(precision: Precision, step: Callable[[], None]) -> Callable[[], None]:
+    """``step`` run at float32 matmul ``precision`` (set on every call, so that interleaved
+    timing can alternate settings)."""
 
     def run() -> None:
-        torch.set_float32_matmul_precision(precision)
-        step()
+        with float32_matmul_precision(precision):
+            step()
 
     return run
 

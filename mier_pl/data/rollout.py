@@ -18,6 +18,7 @@ from torch import Tensor
 
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.envs import MetaEnv, make_env
+from mier_pl.precision import float32_matmul_precision
 
 ActFn = Callable[[Tensor], Tensor]
 """Maps observations ``[B, obs_dim]`` (float32, on the collector's device) to actions ``[B, act_dim]``."""
@@ -72,6 +73,7 @@ class Collector:
         return torch.as_tensor(obs, dtype=torch.float32).to(self.device, non_blocking=True)
 
     @torch.no_grad()
+    @float32_matmul_precision("highest")  # a few states per policy call: see mier_pl.precision
     def rollout(
         self, tasks: Sequence[Any], num_steps: int, act_fn: ActFn, count: bool = True
     ) -> RolloutResult:
@@ -129,6 +131,7 @@ class Collector:
         return RolloutResult(batch, finished)
 
     @torch.no_grad()
+    @float32_matmul_precision("highest")
     def run_episodes(self, tasks: Sequence[Any], act_fn: ActFn) -> np.ndarray:
         """One episode per task, up to the horizon; returns undiscounted returns ``[B]``."""
         b = len(tasks)

@@ -127,3 +127,24 @@ def test_env_seeds_are_seed_plus_index(family):
         np.testing.assert_array_equal(
             env.np_random.random(3), np.random.default_rng(7 + i).random(3)
         )
+
+
+def test_policy_calls_run_at_highest_precision_and_the_run_setting_is_restored():
+    """Collection's batches of a few states are slower under oneDNN ("medium"), so the
+    collector pins "highest" for its policy calls and restores the run's setting after."""
+    seen = []
+
+    def act(obs: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.get_float32_matmul_precision())
+        return torch.from_numpy(ACTION).expand(obs.shape[0], 2)
+
+    collector = Collector("point-goal", None, seed=0)
+    tasks = collector.train_tasks[:2]
+    torch.set_float32_matmul_precision("medium")
+    try:
+        collector.rollout(tasks, 3, act)
+        collector.run_episodes(tasks, act)
+        assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision("highest")
+    assert len(seen) == 3 + HORIZON and set(seen) == {"highest"}
