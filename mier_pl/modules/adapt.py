@@ -20,7 +20,7 @@ from mier_pl.data.relabel import AdaptConfig, RelabelReplay
 from mier_pl.data.rollout import Collector
 from mier_pl.functional.adaptation import AdaptationReport, context_lrs, identify
 from mier_pl.functional.relabel import TerminationFn, reward_relabel, rollout_relabel
-from mier_pl.modules.common import check_finite, manual_step
+from mier_pl.modules.common import FiniteGuard, manual_step
 from mier_pl.modules.mier import MIERModule
 
 
@@ -56,6 +56,7 @@ class AdaptModule(pl.LightningModule):
         # φ_T̂; a buffer so an interrupted adaptation gets it back with the weights.
         self.register_buffer("context", mier.meta.prior.detach().clone().reshape(1, -1))
         self.replay: RelabelReplay | None = None  # attached by RelabelCallback.setup
+        self.finite_guard = FiniteGuard()
         self.automatic_optimization = False
 
     @property
@@ -149,9 +150,10 @@ class AdaptModule(pl.LightningModule):
         optimizers = self.optimizers()
         for k in range(s.sac_updates_per_step):
             metrics = self.mier.sac.update(batches[k], context, optimizers, self._optimize)
-        check_finite(
+        self.finite_guard.record(
             {f"sac/{k}": metrics[k] for k in ("critic_loss", "actor_loss", "alpha_loss")},
             f"relabeling epoch {self.current_epoch}, loop step {batch_idx}",
             "Lower --model.sac.lr, or check the synthetic rewards (--adapt.model_steps, --adapt.model_lr).",
         )
+        self.finite_guard.check_if_due(self, batch_idx)
         self.log_dict({f"sac/{k}": v for k, v in metrics.items()})

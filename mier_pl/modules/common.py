@@ -60,7 +60,8 @@ def manual_step(
 def check_finite(losses: dict[str, Tensor], where: str, hint: str) -> None:
     """Stop the run, naming the loss and the step, when any loss is NaN or infinite.
 
-    One fused check (a single host sync) per call.
+    One fused check (a single host sync) per call; the training steps use :class:`FiniteGuard`,
+    which defers this sync.
     """
     ok = torch.stack([torch.isfinite(v.detach()).all() for v in losses.values()])  # own dtypes
     if bool(ok.all()):
@@ -71,6 +72,66 @@ def check_finite(losses: dict[str, Tensor], where: str, hint: str) -> None:
         + ", ".join(f"{n}={losses[n].item()}" for n in bad)
         + f". {hint} The last checkpoint (last.ckpt) was written before this step and is intact."
     )
+
+
+class _Site:
+    """One ``record`` call site (a fixed set of loss names): its pending steps and first bad one."""
+
+    def __init__(self, losses: dict[str, Tensor], hint: str) -> None:
+        self.hint = hint
+        self.where: list[str] = []  # host-side labels of the steps recorded since the last check
+        device = next(iter(losses.values())).device
+        self.calls = torch.zeros((), dtype=torch.long, device=device)
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        self.values = [v.detach().clone() for v in losses.values()]
+
+
+class FiniteGuard:
+    """NaN/Inf checks of the training losses without a host sync in every step.
+
+    ``record`` runs on the losses' device: it remembers the first step whose losses are not
+    all finite, and their values, with tensor ops only, so a GPU step never waits for the
+    host. ``check`` syncs once and raises through :func:`check_finite`, naming the loss, its
+    value, the step and the fix. The modules check on every ``log_every_n_steps``-th step
+    (when Lightning syncs to log anyway) and on an epoch's last step, so a divergence stops
+    the run at most that many steps late and always before the epoch's checkpoint, which
+    therefore never holds diverged weights.
+    """
+
+    def __init__(self) -> None:
+        self._sites: dict[tuple[str, ...], _Site] = {}
+
+    def record(self, losses: dict[str, Tensor], where: str, hint: str) -> None:
+        """Note this step's ``losses`` (scalars) under the label ``where``; no host sync."""
+        site = self._sites.get(tuple(losses))
+        if site is None:
+            site = self._sites[tuple(losses)] = _Site(losses, hint)
+        finite = torch.stack([torch.isfinite(v.detach()).all() for v in losses.values()]).all()
+        first = (site.first_bad < 0) & ~finite
+        site.first_bad = torch.where(first, site.calls, site.first_bad)
+        site.values = [
+            torch.where(first, v.detach(), old) for v, old in zip(losses.values(), site.values)
+        ]
+        site.calls = site.calls + 1
+        site.where.append(where)
+
+    def check(self) -> None:
+        """Raise for the first non-finite step recorded since the last check (one sync)."""
+        for names, site in self._sites.items():
+            first = int(site.first_bad)
+            if first >= 0:
+                check_finite(dict(zip(names, site.values)), site.where[first], site.hint)
+            site.where.clear()
+            site.calls.zero_()
+
+    def check_if_due(self, module: pl.LightningModule, batch_idx: int) -> None:
+        """``check`` on ``module``'s every ``log_every_n_steps``-th step and an epoch's last."""
+        trainer = module.trainer
+        if (
+            batch_idx % trainer.log_every_n_steps == 0
+            or batch_idx >= trainer.num_training_batches - 1
+        ):
+            self.check()
 
 
 def spread_indices(total: int, count: int | None) -> list[int]:

@@ -13,7 +13,7 @@ from mier_pl.data.algorithm import Policy, random_policy
 from mier_pl.data.batch import MetaBatch, TransitionBatch
 from mier_pl.functional.inner_loop import adapt_context
 from mier_pl.modules.base import MetaTrainingModule
-from mier_pl.modules.common import CollectConfig, EvalConfig, check_finite, manual_step
+from mier_pl.modules.common import CollectConfig, EvalConfig, FiniteGuard, manual_step
 from mier_pl.nets.model import ContextModel
 
 
@@ -91,6 +91,7 @@ class MetaModelModule(MetaTrainingModule):
             self.prior = nn.Parameter(prior)
         else:
             self.register_buffer("prior", prior)
+        self.finite_guard = FiniteGuard()  # for model-only fits
         self.automatic_optimization = False
 
     # ---------------------------------------------------------------- maths
@@ -166,11 +167,12 @@ class MetaModelModule(MetaTrainingModule):
 
     def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
         loss, metrics, _ = self.meta_update(batch, diagnostics=True)
-        check_finite(
+        self.finite_guard.record(
             {"model/outer_loss": loss},
             f"epoch {self.current_epoch}, batch {batch_idx}",
             "Check the replay data, or lower --model.dynamics.lr / --model.dynamics.inner_lr.",
         )
+        self.finite_guard.check_if_due(self, batch_idx)
         self.optimize(self, self.optimizers(), loss)
         self.log_dict(metrics)
         self.log("model/loss", metrics["model/outer_loss"], prog_bar=True)

@@ -10,7 +10,7 @@ from torch import Tensor
 from mier_pl.data.algorithm import Policy
 from mier_pl.data.batch import MetaBatch
 from mier_pl.modules.base import MetaTrainingModule
-from mier_pl.modules.common import CollectConfig, EvalConfig, check_finite, manual_step
+from mier_pl.modules.common import CollectConfig, EvalConfig, FiniteGuard, manual_step
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
 from mier_pl.modules.sac import ContextSACModule, SACConfig
 
@@ -45,6 +45,7 @@ class MIERModule(MetaTrainingModule):
         self.eval_cfg = eval or EvalConfig()
         self.meta = MetaModelModule(obs_dim, act_dim, reward_only, dynamics)
         self.sac = ContextSACModule(obs_dim, act_dim, dynamics.context_dim, sac)
+        self.finite_guard = FiniteGuard()
         self.automatic_optimization = False
 
     @property
@@ -55,7 +56,7 @@ class MIERModule(MetaTrainingModule):
         return self.sac.act
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """``[model, critic, actor, alpha]``."""
+        """``[model, critic, policy]`` (``policy``: the actor and α, see ContextSACModule)."""
         return [self.meta.configure_optimizers(), *self.sac.configure_optimizers()]
 
     def _optimize(self, optimizer: Any, loss: Tensor) -> None:
@@ -69,7 +70,7 @@ class MIERModule(MetaTrainingModule):
         # Model identification: adapt φ on each task's support batch (inner loop), then one
         # second-order step of θ on the query batches (outer loop).
         model_loss, metrics, adapted_context = self.meta.meta_update(batch, diagnostics)
-        check_finite(
+        self.finite_guard.record(
             {"model/outer_loss": model_loss},
             where,
             "Lower --model.dynamics.lr or --model.dynamics.inner_lr.",
@@ -81,11 +82,12 @@ class MIERModule(MetaTrainingModule):
         sac_batch = batch.query.flatten()
         context = adapted_context.repeat_interleave(batch.query.rew.shape[1], dim=0)
         sac_metrics = self.sac.update(sac_batch, context, sac_opts, self._optimize)
-        check_finite(
+        self.finite_guard.record(
             {f"sac/{k}": sac_metrics[k] for k in ("critic_loss", "actor_loss", "alpha_loss")},
             where,
             "Lower --model.sac.lr or check the rewards' scale (--model.sac.reward_scale).",
         )
+        self.finite_guard.check_if_due(self, batch_idx)
 
         metrics.update({f"sac/{k}": v for k, v in sac_metrics.items()})
         self.log_dict(metrics)

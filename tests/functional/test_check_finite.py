@@ -1,4 +1,4 @@
-"""The loss guard ``check_finite`` (mier_pl/modules/common.py).
+"""The loss guards ``check_finite`` and ``FiniteGuard`` (mier_pl/modules/common.py).
 
 It lives here, beside the losses it guards, because tests/modules/ belongs to the module tests.
 """
@@ -6,11 +6,12 @@ It lives here, beside the losses it guards, because tests/modules/ belongs to th
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from mier_pl.modules.common import check_finite
+from mier_pl.modules.common import FiniteGuard, check_finite
 
 WHERE = "epoch 3, batch 17"
 HINT = "Lower --model.dynamics.lr."
@@ -49,3 +50,73 @@ def test_finite_losses_pass():
 
 def test_large_finite_float64_loss_is_not_called_non_finite():
     check_finite({"model/outer_loss": torch.tensor(1e300, dtype=torch.float64)}, WHERE, HINT)
+
+
+# ------------------------------------------------------------------ FiniteGuard (deferred)
+def steps(values: list[float]) -> list[dict[str, torch.Tensor]]:
+    return [
+        {"sac/critic_loss": torch.tensor(v), "sac/actor_loss": torch.tensor(-v)} for v in values
+    ]
+
+
+def test_guard_reports_the_first_bad_step_with_its_values():
+    guard = FiniteGuard()
+    for i, losses in enumerate(steps([1.0, 2.0, math.nan, math.inf, 5.0])):
+        guard.record(losses, f"epoch 0, batch {i}", HINT)
+    with pytest.raises(FloatingPointError) as info:
+        guard.check()
+    message = str(info.value)
+    assert "at epoch 0, batch 2:" in message and HINT in message
+    assert "sac/critic_loss=nan, sac/actor_loss=nan" in message
+    assert "inf" not in message  # batch 3 is later; only the first bad step is reported
+
+
+def test_guard_passes_finite_steps_and_restarts_its_window_after_a_check():
+    guard = FiniteGuard()
+    for i, losses in enumerate(steps([1.0, 2.0, 1e30])):
+        guard.record(losses, f"epoch 0, batch {i}", HINT)
+    guard.check()  # finite: nothing raised, the window starts again
+    for i, losses in enumerate(steps([3.0, math.inf]), start=3):
+        guard.record(losses, f"epoch 0, batch {i}", HINT)
+    with pytest.raises(FloatingPointError, match=r"batch 4: sac/critic_loss=inf"):
+        guard.check()
+
+
+def test_guard_keeps_call_sites_apart():
+    guard = FiniteGuard()
+    guard.record({"model/outer_loss": torch.tensor(math.nan)}, "epoch 1, batch 0", "model hint.")
+    guard.record({"sac/critic_loss": torch.tensor(1.0)}, "epoch 1, batch 0", "sac hint.")
+    with pytest.raises(FloatingPointError, match=r"model/outer_loss=nan\. model hint\."):
+        guard.check()
+
+
+def test_guard_record_never_syncs_with_the_host(monkeypatch):
+    """Every way a tensor reaches the host raises while steps are recorded."""
+
+    def sync(*_args, **_kwargs):
+        raise AssertionError("host sync in FiniteGuard.record")
+
+    guard = FiniteGuard()
+    guard.record(steps([1.0])[0], "warm-up", HINT)  # first call allocates the site's state
+    for name in ("item", "tolist", "__bool__", "__int__", "__float__", "__index__", "cpu", "numpy"):
+        monkeypatch.setattr(torch.Tensor, name, sync)
+    for i, losses in enumerate(steps([1.0, math.nan, 2.0])):
+        guard.record(losses, f"batch {i}", HINT)
+    monkeypatch.undo()
+    with pytest.raises(FloatingPointError, match="batch 1"):
+        guard.check()
+
+
+@pytest.mark.parametrize(
+    ("batch_idx", "due"), [(0, True), (7, False), (50, True), (99, False), (119, True)]
+)
+def test_guard_checks_every_log_interval_and_on_the_epochs_last_step(batch_idx, due):
+    """With log_every_n_steps 50 and 120 steps per epoch: steps 0, 50, 100 and 119."""
+    trainer = SimpleNamespace(log_every_n_steps=50, num_training_batches=120)
+    guard = FiniteGuard()
+    guard.record({"a": torch.tensor(math.nan)}, f"batch {batch_idx}", HINT)
+    if due:
+        with pytest.raises(FloatingPointError):
+            guard.check_if_due(SimpleNamespace(trainer=trainer), batch_idx)
+    else:
+        guard.check_if_due(SimpleNamespace(trainer=trainer), batch_idx)
