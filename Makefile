@@ -31,7 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m mier_pl.bench
+	$(BIN)/python -m mier_pl.bench --threads 1
 
 # Epoch time of every family config (short real epochs, scaled; about 8 minutes).
 bench-epochs: $(STAMP)
