@@ -31,7 +31,7 @@ from mier_pl.bench.updates import bench_epoch, bench_meta_update, bench_sac_peer
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
+    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
     parser.add_argument("--out", default="benchmarks/results.json")
     parser.add_argument(
         "--epoch-steps", type=int, default=50, help="training steps in the epoch figure"
