@@ -39,6 +39,28 @@ def rates(
     return [c / s for c, s in zip(calls, spent)]
 
 
+def short_fit_args(config: str, epochs: int, steps: int) -> list[str]:
+    """``python -m mier_pl`` arguments of a timing run of ``config``: ``epochs`` epochs of
+    ``steps`` training steps, one exploration round, no evaluation, no progress bar."""
+    return [
+        "fit",
+        "--config",
+        config,
+        "--trainer.max_epochs",
+        str(epochs),
+        "--data.steps_per_epoch",
+        str(steps),
+        "--model.init_args.collect.initial_exploration_repeats",
+        "1",
+        "--model.init_args.eval.interval",
+        "0",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.enable_model_summary",
+        "false",
+    ]
+
+
 def with_precision(precision: Precision, step: Callable[[], None]) -> Callable[[], None]:
     """``step`` run at float32 matmul ``precision`` (set on every call, so that interleaved
     timing can alternate settings)."""

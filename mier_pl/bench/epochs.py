@@ -23,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from mier_pl.bench.common import short_fit_args
+
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OVERLAYS = {"debug.yaml", "model_only.yaml"}
 
@@ -45,27 +47,7 @@ def epoch_time(config: Path, steps: int, extra: list[str]) -> dict:
             collect["prior_steps"] + collect["posterior_steps"]
         )
         full_steps = resolved["data"]["steps_per_epoch"]
-        _run(
-            [
-                "fit",
-                "--config",
-                str(config),
-                "--trainer.max_epochs",
-                "1",
-                "--data.steps_per_epoch",
-                str(steps),
-                "--model.init_args.collect.initial_exploration_repeats",
-                "1",
-                "--model.init_args.eval.interval",
-                "0",
-                "--trainer.enable_progress_bar",
-                "false",
-                "--trainer.enable_model_summary",
-                "false",
-                *extra,
-            ],
-            tmp,
-        )
+        _run(short_fit_args(str(config), 1, steps) + extra, tmp)
         (metrics,) = Path(tmp).glob("lightning_logs/*/version_0/metrics.csv")
         with open(metrics) as f:
             row = next(r for r in csv.DictReader(f) if r.get("perf/updates_per_s"))

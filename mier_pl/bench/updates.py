@@ -15,7 +15,13 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, grad, vmap
 
-from mier_pl.bench.common import optimize, random_batch, rates, with_precision
+from mier_pl.bench.common import (
+    optimize,
+    random_batch,
+    rates,
+    short_fit_args,
+    with_precision,
+)
 from mier_pl.data.batch import MetaBatch, TransitionBatch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.rollout import Collector
@@ -295,27 +301,8 @@ def bench_epoch(steps: int, seconds: float, device) -> dict:
             times = []
             for epochs in (1, 2):
                 t0 = time.perf_counter()
-                cli_main(
-                    [
-                        "fit",
-                        "--config",
-                        str(conf),
-                        "--trainer.max_epochs",
-                        str(epochs),
-                        "--data.steps_per_epoch",
-                        str(steps),
-                        "--model.init_args.collect.initial_exploration_repeats",
-                        "1",
-                        "--model.init_args.eval.interval",
-                        "0",
-                        "--trainer.enable_progress_bar",
-                        "false",
-                        "--trainer.enable_model_summary",
-                        "false",
-                        "--trainer.accelerator",
-                        device.type,
-                    ]
-                )
+                args = short_fit_args(str(conf), epochs, steps)
+                cli_main([*args, "--trainer.accelerator", device.type])
                 times.append(time.perf_counter() - t0)
         finally:
             os.chdir(cwd)
