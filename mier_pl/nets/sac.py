@@ -15,10 +15,14 @@ HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
-    """ReLU MLP with PyTorch's default ``nn.Linear`` initialisation."""
+    """ReLU MLP with PyTorch's default ``nn.Linear`` initialisation.
+
+    The ReLUs work in place: a linear layer's backward needs its input, not its output, so
+    autograd allows it, and each layer saves one activation-sized allocation.
+    """
     layers: list[nn.Module] = []
     for h in hidden:
-        layers += [nn.Linear(in_dim, h), nn.ReLU()]
+        layers += [nn.Linear(in_dim, h), nn.ReLU(inplace=True)]
         in_dim = h
     layers.append(nn.Linear(in_dim, out_dim))
     return nn.Sequential(*layers)
@@ -113,5 +117,5 @@ class TwinCritic(nn.Module):
         for i, layer in enumerate(self.layers):
             h = layer(h, detach=detach_params)
             if i < len(self.layers) - 1:
-                h = F.relu(h)
+                h = F.relu(h, inplace=True)  # as in mlp(): the layer's backward needs its input
         return h.squeeze(-1)
