@@ -22,6 +22,7 @@ from mier_pl.functional.adaptation import AdaptationReport, context_lrs, identif
 from mier_pl.functional.relabel import TerminationFn, reward_relabel, rollout_relabel
 from mier_pl.modules.common import FiniteGuard, manual_step
 from mier_pl.modules.mier import MIERModule
+from mier_pl.modules.sac import upgrade_optimizer_states
 
 
 class AdaptModule(pl.LightningModule):
@@ -136,6 +137,10 @@ class AdaptModule(pl.LightningModule):
         # One item per loop step; the step samples its batch itself, after RelabelCallback has
         # refreshed the synthetic data for it (a prefetched batch would predate the refresh).
         return range(self.settings.loop_steps)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if "optimizer_states" in checkpoint:  # an interrupted adaptation: [critic, ...]
+            upgrade_optimizer_states(checkpoint["optimizer_states"], first=0)
 
     def _optimize(self, optimizer: Any, loss: Tensor) -> None:
         manual_step(self, optimizer, loss)

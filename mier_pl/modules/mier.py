@@ -12,7 +12,7 @@ from mier_pl.data.batch import MetaBatch
 from mier_pl.modules.base import MetaTrainingModule
 from mier_pl.modules.common import CollectConfig, EvalConfig, FiniteGuard, manual_step
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
-from mier_pl.modules.sac import ContextSACModule, SACConfig
+from mier_pl.modules.sac import ContextSACModule, SACConfig, upgrade_optimizer_states
 
 
 class MIERModule(MetaTrainingModule):
@@ -58,6 +58,11 @@ class MIERModule(MetaTrainingModule):
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """``[model, critic, policy]`` (``policy``: the actor and α, see ContextSACModule)."""
         return [self.meta.configure_optimizers(), *self.sac.configure_optimizers()]
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)
+        if "optimizer_states" in checkpoint:  # [model, critic, ...]: the SAC ones start at 1
+            upgrade_optimizer_states(checkpoint["optimizer_states"], first=1)
 
     def _optimize(self, optimizer: Any, loss: Tensor) -> None:
         manual_step(self, optimizer, loss)

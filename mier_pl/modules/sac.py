@@ -42,6 +42,22 @@ class SACConfig:
     init_log_alpha: float = 0.0
 
 
+def upgrade_optimizer_states(states: list[dict], first: int) -> None:
+    """Checkpoints written before the actor and α shared one Adam (commit b103403) hold separate
+    actor and α optimiser states at ``first + 1`` and ``first + 2``, where ``first`` is the
+    index of the critic's; merge them in place into the policy optimiser's two groups, so such
+    runs resume with their Adam moments and step counts instead of failing."""
+    if len(states) != first + 3:
+        return
+    actor, alpha = states[first + 1], states[first + 2]
+    n = sum(len(group["params"]) for group in actor["param_groups"])
+    state = dict(actor["state"])
+    state.update({n + int(k): v for k, v in alpha["state"].items()})
+    groups = [dict(group) for group in actor["param_groups"]]
+    groups += [{**g, "params": [n + p for p in g["params"]]} for g in alpha["param_groups"]]
+    states[first + 1 :] = [{"state": state, "param_groups": groups}]
+
+
 class ContextSACModule(pl.LightningModule):
     """Tanh-Gaussian actor and fused twin critics over (s, φ), with learned α.
 

@@ -168,3 +168,41 @@ def test_unknown_matmul_precision_is_rejected(run_cli, capsys):
     with pytest.raises(SystemExit):
         _fit(run_cli, "point_goal.yaml", "--matmul_precision", "fast")
     assert "matmul_precision" in capsys.readouterr().err
+
+
+def split_policy_state(state: dict) -> tuple[dict, dict]:
+    """The inverse of the merge: the policy Adam's state as the former actor and α Adams'."""
+    actor_group, alpha_group = state["param_groups"]
+    n = len(actor_group["params"])
+    actor = {
+        "state": {k: v for k, v in state["state"].items() if int(k) < n},
+        "param_groups": [actor_group],
+    }
+    alpha = {
+        "state": {int(k) - n: v for k, v in state["state"].items() if int(k) >= n},
+        "param_groups": [{**alpha_group, "params": [p - n for p in alpha_group["params"]]}],
+    }
+    return actor, alpha
+
+
+def test_checkpoint_with_separate_actor_and_alpha_adams_resumes(run_cli, tmp_path):
+    """Runs saved before actor and α shared one Adam resume with their moments and steps."""
+    first = _fit(run_cli, "point_rotated.yaml", "--trainer.max_epochs", "2")
+    new_ckpt = Path(first.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    saved = torch.load(new_ckpt, weights_only=True, map_location="cpu")
+    model_state, critic_state, policy_state = saved["optimizer_states"]
+    saved["optimizer_states"] = [model_state, critic_state, *split_policy_state(policy_state)]
+    old_ckpt = tmp_path / "old_layout.ckpt"
+    torch.save(saved, old_ckpt)
+
+    resumed = _fit(
+        run_cli, "point_rotated.yaml", "--trainer.max_epochs", "3", "--ckpt_path", old_ckpt
+    )
+    policy = resumed.trainer.optimizers[2]
+    log_alpha = resumed.model.sac.log_alpha
+    alpha_state = policy.state[log_alpha]
+    # 2 epochs × 4 steps restored from the old α Adam, then 4 more; its moments came along.
+    assert int(alpha_state["step"]) == 12
+    assert float(alpha_state["exp_avg_sq"]) > 0
+    actor_weight = next(resumed.model.sac.actor.parameters())
+    assert int(policy.state[actor_weight]["step"]) == 12
