@@ -27,17 +27,23 @@ from mier_pl.bench.accelerations import bench_compile, bench_matmul_precision
 from mier_pl.bench.data import bench_collection, bench_memory, bench_relabel
 from mier_pl.bench.updates import bench_epoch, bench_meta_update, bench_sac_peer, bench_sac_update
 
+PROG = "python -m mier_pl.bench"
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement")
-    parser.add_argument("--out", default="benchmarks/results.json")
+    parser.add_argument("--out", default="benchmarks/results.json", help="results file")
     parser.add_argument(
         "--epoch-steps", type=int, default=50, help="training steps in the epoch figure"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+        "--threads", type=int, default=None, help="torch threads (None: torch's default)"
     )
     args = parser.parse_args()
     if args.threads:

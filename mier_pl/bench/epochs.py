@@ -66,13 +66,20 @@ def epoch_time(config: Path, steps: int, extra: list[str]) -> dict:
     }
 
 
+PROG = "python -m mier_pl.bench.epochs"
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument(
         "--configs", nargs="+", default=[], help="family YAMLs (default: every one in conf/)"
     )
     parser.add_argument("--steps", type=int, default=30, help="training steps actually run")
-    parser.add_argument("--out", default="benchmarks/epochs.json")
+    parser.add_argument("--out", default="benchmarks/epochs.json", help="results file")
     parser.epilog = "Other options (--torch_threads 1, --matmul_precision medium) go to fit."
     args, extra = parser.parse_known_args()
     configs = [Path(c).resolve() for c in args.configs] or sorted(
