@@ -43,7 +43,7 @@ def main() -> None:
         "--epoch-steps", type=int, default=50, help="training steps in the epoch figure"
     )
     parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (None: torch's default)"
+        "--threads", type=int, default=None, help="torch threads; None: torch's default"
     )
     args = parser.parse_args()
     if args.threads:

@@ -76,7 +76,7 @@ def main() -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
-        "--configs", nargs="+", default=[], help="family YAMLs (default: every one in conf/)"
+        "--configs", nargs="+", default=[], help="family YAMLs; none: every one in conf/"
     )
     parser.add_argument("--steps", type=int, default=30, help="training steps actually run")
     parser.add_argument("--out", default="benchmarks/epochs.json", help="results file")
