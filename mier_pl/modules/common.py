@@ -127,10 +127,8 @@ class FiniteGuard:
     def check_if_due(self, module: pl.LightningModule, batch_idx: int) -> None:
         """``check`` on ``module``'s every ``log_every_n_steps``-th step and an epoch's last."""
         trainer = module.trainer
-        if (
-            batch_idx % trainer.log_every_n_steps == 0
-            or batch_idx >= trainer.num_training_batches - 1
-        ):
+        every = max(trainer.log_every_n_steps, 1)  # 0 (no step logging) still checks
+        if batch_idx % every == 0 or batch_idx >= trainer.num_training_batches - 1:
             self.check()
 
 
