@@ -120,3 +120,11 @@ def test_guard_checks_every_log_interval_and_on_the_epochs_last_step(batch_idx, 
             guard.check_if_due(SimpleNamespace(trainer=trainer), batch_idx)
     else:
         guard.check_if_due(SimpleNamespace(trainer=trainer), batch_idx)
+
+
+def test_guard_with_step_logging_off_checks_every_step():
+    trainer = SimpleNamespace(log_every_n_steps=0, num_training_batches=120)
+    guard = FiniteGuard()
+    guard.record({"a": torch.tensor(math.inf)}, "batch 7", HINT)
+    with pytest.raises(FloatingPointError, match="batch 7"):
+        guard.check_if_due(SimpleNamespace(trainer=trainer), 7)
