@@ -15,21 +15,12 @@ import time
 
 import torch
 
-from mier_pl.bench.common import rates, with_precision
+from mier_pl.bench.common import rates, row, with_precision
 from mier_pl.bench.updates import meta_update_step, sac_update_step
 from mier_pl.modules import ContextSACModule
+from mier_pl.precision import float32_matmul_precision
 
-
-def _row(figure: str, fast: float, default: float, unit: str, **extra) -> dict:
-    return {
-        "figure": figure,
-        "ours": fast,
-        "limit": default,
-        "ratio": fast / default,
-        "unit": unit,
-        "target": "> 1 to ship",
-        **extra,
-    }
+SHIP = "> 1 to ship"
 
 
 def precision_error(precision: str, device) -> float:
@@ -38,38 +29,26 @@ def precision_error(precision: str, device) -> float:
     g = torch.Generator().manual_seed(0)
     a, b = (torch.randn(256, 256, generator=g).to(device) for _ in range(2))
     exact = (a.double() @ b.double()).cpu()
-    torch.set_float32_matmul_precision(precision)
-    try:
+    with float32_matmul_precision(precision):
         out = (a @ b).double().cpu()
-    finally:
-        torch.set_float32_matmul_precision("highest")
     return ((out - exact).abs().max() / exact.abs().max()).item()
 
 
 def bench_matmul_precision(seconds: float, device, precision: str) -> list[dict]:
     """SAC update (ant_neg sizes, batch 2000) and meta-update (cheetah_neg sizes) under
     ``precision`` against the default ``"highest"``, interleaved."""
-    default = torch.get_float32_matmul_precision()
+    error = precision_error(precision, device)
     rows = []
-    try:
-        for name, step in (
-            ("SAC update (256², batch 2000)", sac_update_step(device)[0]),
-            ("meta-update (10 × 400, ctx 10)", meta_update_step(device)[0]),
-        ):
-            fast, base = rates(
-                [with_precision(precision, step), with_precision("highest", step)], seconds
-            )
-            rows.append(
-                _row(
-                    f"--matmul_precision {precision}: {name}",
-                    fast,
-                    base,
-                    "updates/s",
-                    matmul_rel_error=precision_error(precision, device),
-                )
-            )
-    finally:
-        torch.set_float32_matmul_precision(default)
+    for name, step in (
+        ("SAC update (256², batch 2000)", sac_update_step(device)[0]),
+        ("meta-update (10 × 400, ctx 10)", meta_update_step(device)[0]),
+    ):
+        # with_precision restores the run's setting after every call.
+        fast, base = rates(
+            [with_precision(precision, step), with_precision("highest", step)], seconds
+        )
+        figure = f"--matmul_precision {precision}: {name}"
+        rows.append(row(figure, fast, base, "updates/s", SHIP, matmul_rel_error=error))
     return rows
 
 
@@ -90,12 +69,8 @@ def bench_compile(seconds: float, device) -> dict:
         compiled()  # traces and compiles forward and backward
         compile_s = time.perf_counter() - t0
     except Exception as err:  # no C++ compiler, unsupported device, ...
-        return _row(f"torch.compile: unavailable ({type(err).__name__})", math.nan, math.nan, "")
+        figure = f"torch.compile: unavailable ({type(err).__name__})"
+        return row(figure, math.nan, math.nan, "", SHIP)
     fast, base = rates([compiled, eager], seconds)
-    return _row(
-        "torch.compile (SAC actor + critics): SAC update (256², batch 2000)",
-        fast,
-        base,
-        "updates/s",
-        compile_seconds=compile_s,
-    )
+    figure = "torch.compile (SAC actor + critics): SAC update (256², batch 2000)"
+    return row(figure, fast, base, "updates/s", SHIP, compile_seconds=compile_s)

@@ -39,6 +39,19 @@ def rates(
     return [c / s for c, s in zip(calls, spent)]
 
 
+def row(figure: str, ours: float, limit: float, unit: str, target: str, **extra) -> dict:
+    """One figure of the table: ours next to its limit or peer, and their ratio."""
+    return {
+        "figure": figure,
+        "ours": ours,
+        "limit": limit,
+        "ratio": ours / limit,
+        "unit": unit,
+        "target": target,
+        **extra,
+    }
+
+
 def short_fit_args(config: str, epochs: int, steps: int) -> list[str]:
     """``python -m mier_pl`` arguments of a timing run of ``config``: ``epochs`` epochs of
     ``steps`` training steps, one exploration round, no evaluation, no progress bar."""

@@ -7,7 +7,7 @@ import mujoco
 import numpy as np
 import torch
 
-from mier_pl.bench.common import random_batch, rates
+from mier_pl.bench.common import random_batch, rates, row
 from mier_pl.data.algorithm import collect_epoch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.rollout import Collector
@@ -46,14 +46,7 @@ def bench_collection(family: str, seconds: float) -> dict:
 
     r_slice, r_raw = rates([epoch_slice, raw_steps], seconds, warmup=1)
     ours, raw = r_slice * 5 * 400, r_raw * 500
-    return {
-        "figure": f"collection {family}",
-        "ours": ours,
-        "limit": raw,
-        "ratio": ours / raw,
-        "unit": "env steps/s",
-        "target": ">= 0.5",
-    }
+    return row(f"collection {family}", ours, raw, "env steps/s", ">= 0.5")
 
 
 def bench_relabel(seconds: float, device) -> dict:
@@ -85,15 +78,8 @@ def bench_relabel(seconds: float, device) -> dict:
         _ = batch.obs + out[:, 1:]
 
     r_ours, r_reward, r_bare = (r * n for r in rates([ours, ours_reward, bare], seconds, warmup=1))
-    return {
-        "figure": "relabeling, 100k transitions (rollout)",
-        "ours": r_ours,
-        "limit": r_bare,
-        "ratio": r_ours / r_bare,
-        "unit": "transitions/s",
-        "target": ">= 0.8",
-        "reward_relabel_per_s": r_reward,
-    }
+    figure = "relabeling, 100k transitions (rollout)"
+    return row(figure, r_ours, r_bare, "transitions/s", ">= 0.8", reward_relabel_per_s=r_reward)
 
 
 def bench_memory() -> dict:
@@ -110,12 +96,6 @@ def bench_memory() -> dict:
             replay.add([int(task)], chunk[400], pre_adapt=True)
             replay.add([int(task)], chunk[600], pre_adapt=False)
     held = int(replay.size().sum())
-    return {
-        "figure": "replay memory (ant_neg, full run)",
-        "ours": replay.nbytes() / 2**30,
-        "limit": 1.2,
-        "ratio": replay.nbytes() / 2**30 / 1.2,
-        "unit": "GiB",
-        "target": "<= 1.2 GiB",
-        "transitions": held,
-    }
+    figure = "replay memory (ant_neg, full run)"
+    gib = replay.nbytes() / 2**30
+    return row(figure, gib, 1.2, "GiB", "<= 1.2 GiB", transitions=held)

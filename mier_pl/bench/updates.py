@@ -19,6 +19,7 @@ from mier_pl.bench.common import (
     optimize,
     random_batch,
     rates,
+    row,
     short_fit_args,
     with_precision,
 )
@@ -95,14 +96,7 @@ def bench_meta_update(seconds: float, device) -> dict:
         bare_opt.step()
 
     r_ours, r_bare = rates([ours, bare], seconds)
-    return {
-        "figure": "meta-update (10 × 400, ctx 10)",
-        "ours": r_ours,
-        "limit": r_bare,
-        "ratio": r_ours / r_bare,
-        "unit": "updates/s",
-        "target": ">= 0.9",
-    }
+    return row("meta-update (10 × 400, ctx 10)", r_ours, r_bare, "updates/s", ">= 0.9")
 
 
 def sac_update_step(
@@ -194,14 +188,7 @@ def bench_sac_update(
                     pt.lerp_(pq, 0.005)
 
     r_ours, r_bare = rates([ours, bare], seconds)
-    return {
-        "figure": f"SAC update (256², batch {n})",
-        "ours": r_ours,
-        "limit": r_bare,
-        "ratio": r_ours / r_bare,
-        "unit": "updates/s",
-        "target": ">= 0.9",
-    }
+    return row(f"SAC update (256², batch {n})", r_ours, r_bare, "updates/s", ">= 0.9")
 
 
 def bench_sac_peer(
@@ -213,16 +200,8 @@ def bench_sac_peer(
     try:
         from stable_baselines3 import SAC
     except ImportError:
-        return [
-            {
-                "figure": "SAC peer (SB3)",
-                "ours": float("nan"),
-                "limit": float("nan"),
-                "ratio": float("nan"),
-                "unit": "updates/s",
-                "target": "skipped: pip install 'mier-pl[bench]'",
-            }
-        ]
+        skipped = "skipped: pip install 'mier-pl[bench]'"
+        return [row("SAC peer (SB3)", float("nan"), float("nan"), "updates/s", skipped)]
     import gymnasium as gym
 
     obs, act, n = 17, 6, 256
@@ -263,26 +242,13 @@ def bench_sac_peer(
         peer.train(gradient_steps=10, batch_size=n)
 
     rows = []
-    default = torch.get_float32_matmul_precision()
-    try:
-        for precision in precisions:
-            r_ours, r_peer = rates(
-                [with_precision(precision, ours), with_precision(precision, peer_steps)], seconds
-            )
-            r_peer *= 10
-            setting = "" if precision == "highest" else f", both at --matmul_precision {precision}"
-            rows.append(
-                {
-                    "figure": f"SAC peer: plain SAC 256², batch 256 vs SB3{setting}",
-                    "ours": r_ours,
-                    "limit": r_peer,
-                    "ratio": r_ours / r_peer,
-                    "unit": "updates/s",
-                    "target": ">= 1.3",
-                }
-            )
-    finally:
-        torch.set_float32_matmul_precision(default)
+    for precision in precisions:  # with_precision restores the run's setting after each call
+        r_ours, r_peer = rates(
+            [with_precision(precision, ours), with_precision(precision, peer_steps)], seconds
+        )
+        setting = "" if precision == "highest" else f", both at --matmul_precision {precision}"
+        figure = f"SAC peer: plain SAC 256², batch 256 vs SB3{setting}"
+        rows.append(row(figure, r_ours, r_peer * 10, "updates/s", ">= 1.3"))
     return rows
 
 
@@ -321,11 +287,4 @@ def bench_epoch(steps: int, seconds: float, device) -> dict:
     meta = bench_meta_update(seconds, device)
     sac_rate = bench_sac_update(seconds, device, obs=20, act=6, ctx=10, n=4000)
     bare = bare_collect + steps / meta["limit"] + steps / sac_rate["limit"]
-    return {
-        "figure": f"whole epoch cheetah_neg ({steps} steps)",
-        "ours": epoch,
-        "limit": bare,
-        "ratio": epoch / bare,
-        "unit": "s",
-        "target": "<= 1.15",
-    }
+    return row(f"whole epoch cheetah_neg ({steps} steps)", epoch, bare, "s", "<= 1.15")

@@ -81,7 +81,7 @@ class _Site:
         self.hint = hint
         self.where: list[str] = []  # host-side labels of the steps recorded since the last check
         device = next(iter(losses.values())).device
-        self.calls = torch.zeros((), dtype=torch.long, device=device)
+        # Index into ``where`` of the first non-finite step, −1 while there is none.
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
         self.values = [v.detach().clone() for v in losses.values()]
 
@@ -108,11 +108,10 @@ class FiniteGuard:
             site = self._sites[tuple(losses)] = _Site(losses, hint)
         finite = torch.stack([torch.isfinite(v.detach()).all() for v in losses.values()]).all()
         first = (site.first_bad < 0) & ~finite
-        site.first_bad = torch.where(first, site.calls, site.first_bad)
+        site.first_bad = torch.where(first, len(site.where), site.first_bad)  # a scalar: no copy
         site.values = [
             torch.where(first, v.detach(), old) for v, old in zip(losses.values(), site.values)
         ]
-        site.calls = site.calls + 1
         site.where.append(where)
 
     def check(self) -> None:
@@ -122,7 +121,6 @@ class FiniteGuard:
             if first >= 0:
                 check_finite(dict(zip(names, site.values)), site.where[first], site.hint)
             site.where.clear()
-            site.calls.zero_()
 
     def check_if_due(self, module: pl.LightningModule, batch_idx: int) -> None:
         """``check`` on ``module``'s every ``log_every_n_steps``-th step and an epoch's last."""
