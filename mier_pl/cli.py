@@ -193,6 +193,11 @@ class MIERCLI(LightningCLI):
                 print(
                     f"checkpoint: {ckpt}  (resume: --ckpt_path last; test time: adapt --ckpt_path {ckpt})"
                 )
+        # Leave no gloo/NCCL threads for interpreter shutdown: a rank that exits with its
+        # process group alive can abort in teardown ("terminate called without an active
+        # exception", exit code -6 after a finished fit; seen once in the DDP test).
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
     def _instantiate_trainer(self, config: dict, callbacks: list):
         # Rich bar unless the user turned bars off (a bar in callbacks would then be an error).
