@@ -13,7 +13,7 @@ import torch
 from mier_pl.data.algorithm import collect_epoch, explore, random_policy
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.buffer import EmptyBufferError, MultiTaskReplay
-from mier_pl.data.datamodule import MetaBatchLoader, ReplayDataModule
+from mier_pl.data.datamodule import MetaBatchLoader, ReplayDataModule, draw_tasks
 
 FIELDS = ("obs", "act", "rew", "next_obs", "terminated", "truncated")
 
@@ -181,3 +181,21 @@ def test_train_dataloader_uses_the_module_settings():
     mb = next(iter(loader))
     assert mb.support.batch_shape == (10, 8) and mb.query.batch_shape == (10, 8)
     mb.support.check_dims(dm.obs_dim, dm.act_dim, "support")
+
+
+def test_meta_batch_tasks_are_distinct_when_the_family_has_enough():
+    """Issue: drawn with replacement, 10 of 10 tasks gave 6.6 distinct per epoch on average."""
+    torch.manual_seed(0)
+    for _ in range(200):
+        ids = draw_tasks(10, 10)
+        assert sorted(ids.tolist()) == list(range(10))  # a permutation: every task once
+    distinct = [len(set(draw_tasks(40, 10).tolist())) for _ in range(200)]
+    assert distinct == [10] * 200
+    loader = MetaBatchLoader(signed_buffer(6), meta_batch_size=6, batch_size=4, steps=1)
+    assert sorted(next(iter(loader)).task_ids.tolist()) == list(range(6))
+
+
+def test_meta_batch_larger_than_the_family_repeats_tasks():
+    torch.manual_seed(0)
+    ids = draw_tasks(3, 10)
+    assert ids.shape == (10,) and set(ids.tolist()) <= {0, 1, 2}
