@@ -86,6 +86,12 @@ def check_adapt_checkpoint(
     """Raise ``ValueError`` naming the fix unless ``checkpoint`` is a meta-trained run of
     ``family`` that holds its train replay (the relabeling source)."""
     check_checkpoint_family(checkpoint, family, obs_dim, act_dim, path)
+    if (checkpoint.get("hyper_parameters") or {}).get("context_source") == "oracle":
+        raise ValueError(
+            f"checkpoint {path} is an oracle-context run: its policy is told the test task, so "
+            "there is nothing to adapt; its test return is the fit's eval/test_return_oracle. "
+            "Pass the last.ckpt of a MIER run (context_source 'adapted')"
+        )
     replay = (checkpoint.get("ReplayDataModule") or {}).get("replay")
     if not replay or int(replay["added"].sum()) == 0:
         raise ValueError(

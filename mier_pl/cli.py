@@ -54,6 +54,7 @@ class MIERCLI(LightningCLI):
             ("data.obs_dim", "model.init_args.obs_dim"),
             ("data.act_dim", "model.init_args.act_dim"),
             ("data.reward_only", "model.init_args.reward_only"),
+            ("data.task_encoding_dim", "model.init_args.task_encoding_dim"),
         ):
             parser.link_arguments(source, target, apply_on="instantiate")
         parser.add_argument(

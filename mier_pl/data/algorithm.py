@@ -68,12 +68,15 @@ def collect_epoch(
     adapt: Adapt,
     prior_steps: int,
     posterior_steps: int,
+    prior_policy: Policy | None = None,
 ) -> CollectStats:
     """Spec §4.2a: for each task, P steps with φ₀ (both buffers), adapt φ on exactly those
-    steps, then U steps with φ_T (full buffer only). All tasks run in lockstep."""
+    steps, then U steps with φ_T (full buffer only). All tasks run in lockstep.
+
+    ``prior_policy`` acts in the P steps (default: ``policy``, with φ₀)."""
     tasks = [collector.train_tasks[i] for i in task_ids]
     ctx = prior.expand(len(tasks), -1)
-    pre = collector.rollout(tasks, prior_steps, _acting(policy, ctx))
+    pre = collector.rollout(tasks, prior_steps, _acting(prior_policy or policy, ctx))
     replay.add(task_ids, pre.batch, pre_adapt=True)
     returns = list(pre.episode_returns)
     if posterior_steps > 0:
@@ -91,14 +94,15 @@ def evaluate(
     prior: Tensor,
     adapt: Adapt,
     adapt_steps: int,
+    prior_policy: Policy | None = None,
 ) -> tuple[np.ndarray, Tensor]:
     """Spec §4.2c: A steps with φ₀ (not stored), adapt φ, one deterministic episode.
 
     Returns the undiscounted returns ``[tasks]`` and the adapted contexts. On test tasks this
-    is MIER-wR (no relabeling).
+    is MIER-wR (no relabeling). ``prior_policy`` acts in the A steps (default: ``policy``).
     """
     ctx = prior.expand(len(tasks), -1)
-    data = collector.rollout(tasks, adapt_steps, _acting(policy, ctx), count=False)
+    data = collector.rollout(tasks, adapt_steps, _acting(prior_policy or policy, ctx), count=False)
     adapted = adapt(data.batch)
     returns = collector.run_episodes(tasks, _acting(policy, adapted, deterministic=True))
     return returns, adapted

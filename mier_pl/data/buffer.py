@@ -175,6 +175,34 @@ class MultiTaskReplay:
         sizes = (self._pre_size_dev if pre_adapt else self._size_dev)[task_ids]
         u = torch.rand(len(task_ids), batch_size, device=self.device, generator=generator)
         offset = (u * sizes.unsqueeze(1)).long()
+        return self._gather(task_ids, offset, pre_adapt)
+
+    def sample_windows(
+        self,
+        task_ids: Tensor,
+        batch_size: int,
+        align: int,
+        generator: torch.Generator | None = None,
+    ) -> TransitionBatch:
+        """``batch_size`` consecutive pre-adapt transitions per task, starting at a multiple of
+        ``align`` in the task's pre-adapt order (an episode start when every prior rollout is a
+        whole number of ``align``-step episodes).
+
+        Such a window is the kind of data the acting context is adapted on (a few fresh
+        episodes from the reset state), where :meth:`sample` draws from the whole buffer. A
+        task holding fewer than ``batch_size`` pre-adapt transitions wraps around them.
+        """
+        task_ids = task_ids.to(self.device)
+        sizes = self._pre_size_dev[task_ids]
+        starts = (sizes - batch_size).clamp(min=0) // align + 1  # window starts per task
+        u = torch.rand(len(task_ids), 1, device=self.device, generator=generator)
+        start = (u * starts.unsqueeze(1)).long() * align
+        steps = torch.arange(batch_size, device=self.device)
+        offset = (start + steps) % sizes.unsqueeze(1).clamp(min=1)
+        return self._gather(task_ids, offset, pre_adapt=True)
+
+    def _gather(self, task_ids: Tensor, offset: Tensor, pre_adapt: bool) -> TransitionBatch:
+        """Rows ``offset`` ``[tasks, n]`` (held-order positions) of each task, in one gather."""
         if pre_adapt:
             k = self._pre_first_dev[task_ids].unsqueeze(1) + offset
             rows = self._pre_abs[task_ids.unsqueeze(1), k % self.capacity] % self.capacity

@@ -6,7 +6,7 @@ import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pytorch_lightning as pl
@@ -29,9 +29,22 @@ class MetaBatchLoader:
     epoch. Only a family with fewer tasks than the meta-batch repeats some.
     """
 
-    def __init__(self, buffer: MultiTaskReplay, meta_batch_size: int, batch_size: int, steps: int):
+    def __init__(
+        self,
+        buffer: MultiTaskReplay,
+        meta_batch_size: int,
+        batch_size: int,
+        steps: int,
+        support_window: int = 0,
+    ):
         self.buffer, self.meta_batch_size = buffer, meta_batch_size
         self.batch_size, self.steps = batch_size, steps
+        self.support_window = support_window
+
+    def _support(self, task_ids: torch.Tensor):
+        if self.support_window:
+            return self.buffer.sample_windows(task_ids, self.batch_size, self.support_window)
+        return self.buffer.sample(task_ids, self.batch_size, pre_adapt=True)
 
     def __len__(self) -> int:
         return self.steps
@@ -43,7 +56,7 @@ class MetaBatchLoader:
         for _ in range(self.steps):
             yield MetaBatch(
                 task_ids=task_ids_dev,
-                support=self.buffer.sample(task_ids_dev, self.batch_size, pre_adapt=True),
+                support=self._support(task_ids_dev),
                 query=self.buffer.sample(task_ids_dev, self.batch_size),
             )
 
@@ -68,6 +81,10 @@ class ReplayDataModule(pl.LightningDataModule):
         split_meta_batch: under DDP, give each of N ranks ``meta_batch_size / N`` tasks, so
             the total meta-batch (and the SAC batch) equals the single-device run's. Off: each
             rank draws the full meta-batch and the effective batch grows N-fold.
+        support: how each task's support batch is drawn from its pre-adapt buffer. "iid"
+            (release): ``batch_size`` transitions uniformly from all of it. "episodes" (ours,
+            an option): ``batch_size`` consecutive ones from an episode start, the kind of
+            data φ is adapted on when the policy acts (docs/learning.md has the ablation).
     """
 
     def __init__(
@@ -79,8 +96,10 @@ class ReplayDataModule(pl.LightningDataModule):
         batch_size: int = 200,
         steps_per_epoch: int = 1000,
         split_meta_batch: bool = False,
+        support: Literal["iid", "episodes"] = "iid",
     ) -> None:
         super().__init__()
+        self.support = support
         self.family, self.family_seed, self.capacity = family, family_seed, capacity
         self.meta_batch_size, self.batch_size = meta_batch_size, batch_size
         self.steps_per_epoch = steps_per_epoch
@@ -92,6 +111,7 @@ class ReplayDataModule(pl.LightningDataModule):
         self.num_train_tasks: int = len(probe.train_tasks)
         self.num_test_tasks: int = len(probe.test_tasks)
         self.reward_only: bool = probe.reward_only
+        self.task_encoding_dim: int = probe.task_encoding_dim
         self.horizon: int = probe.max_episode_steps
         self.termination_fn = probe.termination_fn
         self.buffer: MultiTaskReplay | None = None
@@ -136,7 +156,8 @@ class ReplayDataModule(pl.LightningDataModule):
                     f"{self.world_size} ranks; pick a multiple of the world size"
                 )
             tasks //= self.world_size
-        return MetaBatchLoader(self.buffer, tasks, self.batch_size, self.steps_per_epoch)
+        window = self.horizon if self.support == "episodes" else 0
+        return MetaBatchLoader(self.buffer, tasks, self.batch_size, self.steps_per_epoch, window)
 
     # ----------------------------------------------------------- checkpoint
     def state_dict(self) -> dict[str, Any]:

@@ -63,6 +63,11 @@ class Collector:
     def test_tasks(self) -> tuple:
         return self.envs[0].test_tasks
 
+    def encode_tasks(self, tasks: Sequence[Any]) -> Tensor:
+        """The family's task encodings ``[len(tasks), dim]`` on the device (oracle context)."""
+        encoded = np.stack([self.envs[0].encode_task(task) for task in tasks])
+        return torch.as_tensor(encoded, dtype=torch.float32, device=self.device)
+
     def _grow(self, n: int) -> None:
         while len(self.envs) < n:
             env = make_env(self.family, self.family_seed)

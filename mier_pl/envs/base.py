@@ -98,6 +98,27 @@ class MetaEnv(gym.Env, Generic[TaskT]):
     def _apply_task(self, task: TaskT) -> None:
         """Family hook: change physics or reward parameters for ``task``."""
 
+    def encode_task(self, task: TaskT) -> np.ndarray:
+        """The task as a small numeric vector (float32): what an oracle-context policy is told.
+
+        Families encode what varies between their tasks, scaled to about [-1, 1]: the goal's
+        direction as (cos, sin), a target velocity, a negated-joint mask, log physics scales.
+        The oracle policy (``--model.init_args.context_source oracle``) acts on it in place of
+        φ_T, so its returns are the upper bound MIER's are measured against.
+        """
+        raise NotImplementedError(
+            f"{self.family} defines no task encoding, so it has no oracle-context baseline; "
+            f"implement encode_task on {type(self).__name__}"
+        )
+
+    @property
+    def task_encoding_dim(self) -> int:
+        """Size of :meth:`encode_task`'s vector (0 when the family defines none)."""
+        try:
+            return int(self.encode_task(self.train_tasks[0]).shape[0])
+        except NotImplementedError:
+            return 0
+
     # ---------------------------------------------------------------- checks
     def _check_action(self, action: Any) -> np.ndarray:
         """Return ``action`` as a float array, naming the expected shape if it is wrong."""

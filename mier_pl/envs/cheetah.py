@@ -72,6 +72,10 @@ class _CheetahVelocityEnv(_CheetahEnv):
     def _forward_reward(self, x_velocity: float) -> float:
         return -abs(x_velocity - self.task.velocity)
 
+    def encode_task(self, task: VelocityTask) -> np.ndarray:
+        """The target velocity (m/s; the families' range is 0 to about 3.5)."""
+        return np.array([task.velocity], np.float32)
+
 
 def _velocities(rng: np.random.Generator, low: float, high: float, n: int) -> list[VelocityTask]:
     return [VelocityTask(float(v)) for v in rng.uniform(low, high, size=n)]
@@ -134,6 +138,10 @@ class CheetahDirEnv(_CheetahEnv):
 
     def _forward_reward(self, x_velocity: float) -> float:
         return self.task.direction * x_velocity
+
+    def encode_task(self, task: DirectionTask) -> np.ndarray:
+        """The direction, +1 or −1."""
+        return np.array([task.direction], np.float32)
 
 
 class CheetahNegatedJointsEnv(_CheetahEnv):

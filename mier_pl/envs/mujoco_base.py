@@ -201,3 +201,13 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
             )
         self._action_sign = np.ones(nu)
         self._action_sign[list(joints)] = -1.0
+
+    def encode_task(self, task: Any) -> np.ndarray:
+        """Heading tasks: (cos, sin) of the angle; negated joints: 1 per negated actuator."""
+        if isinstance(task, HeadingTask):
+            return np.array(task.direction, np.float32)
+        if isinstance(task, NegatedJointsTask):
+            mask = np.zeros(self.model.nu, np.float32)
+            mask[list(task.joints)] = 1.0
+            return mask
+        return super().encode_task(task)

@@ -64,6 +64,10 @@ class _PointEnv(MetaEnv):
         reward = -float(np.linalg.norm(self._pos - self._goal))
         return self._pos.copy(), reward, False, False, {}
 
+    def encode_task(self, task: GoalTask | RotationTask) -> np.ndarray:
+        """(cos, sin) of the goal's or the rotation's angle."""
+        return np.array([math.cos(task.angle), math.sin(task.angle)], np.float32)
+
 
 class PointGoalEnv(_PointEnv):
     """point-goal: the goal moves around the unit circle (a reward change)."""

@@ -104,6 +104,14 @@ class _WalkerRandParamsEnv(MujocoMetaEnv):
         # ...), which would otherwise still describe the default walker.
         mujoco.mj_setConst(self.model, self._const_data)
 
+    def encode_task(self, task: PhysicsTask) -> np.ndarray:
+        """Every scale's exponent over its limit, log_b(scale) / 3 in [−1, 1], field by field."""
+        parts = [
+            np.log(np.asarray(getattr(task, name))) / (np.log(SCALE_BASE[name]) * LOG_SCALE_LIMIT)
+            for name in PHYSICS_FIELDS
+        ]
+        return np.concatenate(parts).astype(np.float32)
+
     # ---------------------------------------------------------------- robot
     def _get_obs(self) -> np.ndarray:
         return np.concatenate((self.data.qpos[1:], np.clip(self.data.qvel, -10.0, 10.0)))

@@ -68,7 +68,8 @@ class AdaptModule(pl.LightningModule):
     def collect_real(self) -> TransitionBatch:
         """Step 1: A transitions in the test task with φ₀ and the stochastic policy ``[A]``."""
         prior = self.mier.meta.prior.detach().reshape(1, -1)
-        act = lambda obs: self.mier.sac.act(obs, prior, False)  # noqa: E731
+        policy = self.mier.adaptation_policy()  # φ₀'s policy, or uniform as in meta-training
+        act = lambda obs: policy(obs, prior, False)  # noqa: E731
         return self.collector.rollout(
             [self.task], self.settings.adapt_steps, act, count=False
         ).batch[0]

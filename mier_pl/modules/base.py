@@ -8,13 +8,15 @@ from the subclass.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from mier_pl.data.algorithm import Policy, collect_epoch, evaluate, explore
+from mier_pl.data.algorithm import Adapt, Policy, collect_epoch, evaluate, explore, random_policy
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.modules.common import CollectConfig, EvalConfig, spread_indices
 
@@ -25,6 +27,7 @@ class MetaTrainingModule(pl.LightningModule):
 
     collect_cfg: CollectConfig
     eval_cfg: EvalConfig
+    test_return_key: str = "eval/test_return_mier_wr"
 
     @property
     def meta_model(self):  # -> MetaModelModule (not imported: it subclasses this base)
@@ -44,7 +47,19 @@ class MetaTrainingModule(pl.LightningModule):
 
     @property
     def prior_context(self) -> Tensor:
+        """The context the policy acts with before adaptation, φ₀ ``[1, dim]``."""
         return self.meta_model.prior.detach()
+
+    def adaptation_policy(self) -> Policy:
+        """What acts while adaptation data is gathered (``collect.adaptation_policy``)."""
+        if self.collect_cfg.adaptation_policy == "uniform":
+            return random_policy(self.hparams["act_dim"])
+        return self.policy()
+
+    def acting_context(self, tasks: Sequence[Any]) -> Adapt:
+        """How the context the policy acts with in ``tasks`` is found from adaptation data."""
+        del tasks
+        return self.meta_model.adapt
 
     def should_eval(self, epoch: int) -> bool:
         """Evaluate after epochs interval−1, 2·interval−1, … and after the last epoch."""
@@ -60,7 +75,7 @@ class MetaTrainingModule(pl.LightningModule):
             stats = explore(
                 dm.collector,
                 dm.buffer,
-                self.policy(),
+                self.adaptation_policy(),
                 self.prior_context,
                 c.initial_exploration_repeats,
                 c.prior_steps,
@@ -81,9 +96,10 @@ class MetaTrainingModule(pl.LightningModule):
             task_ids,
             self.policy(),
             self.prior_context,
-            self.meta_model.adapt,
+            self.acting_context([dm.collector.train_tasks[i] for i in task_ids]),
             c.prior_steps,
             c.posterior_steps,
+            self.adaptation_policy(),
         )
         now = time.perf_counter()
         self._train_start = now
@@ -116,19 +132,21 @@ class MetaTrainingModule(pl.LightningModule):
         results: dict[str, np.ndarray] = {}
         for split, count, key in (
             ("train", e.train_tasks, "eval/train_return"),
-            ("test", e.test_tasks, "eval/test_return_mier_wr"),
+            ("test", e.test_tasks, self.test_return_key),
         ):
             all_tasks = dm.collector.train_tasks if split == "train" else dm.collector.test_tasks
             ids = spread_indices(len(all_tasks), count)
             if not ids:
                 continue
+            tasks = [all_tasks[i] for i in ids]
             returns, _ = evaluate(
                 dm.collector,
-                [all_tasks[i] for i in ids],
+                tasks,
                 self.policy(),
                 self.prior_context,
-                self.meta_model.adapt,
-                dm.batch_size,
+                self.acting_context(tasks),
+                e.adapt_steps or dm.batch_size,
+                self.adaptation_policy(),
             )
             results[split] = returns
             self.log(key, float(returns.mean()), prog_bar=True, sync_dist=True)

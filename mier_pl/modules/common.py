@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -19,12 +19,19 @@ class CollectConfig:
         tasks_per_epoch: train tasks drawn (with replacement) for each epoch's collection (5).
         prior_steps: P, steps per task with the prior context φ₀, into both buffers (400).
         posterior_steps: U, steps per task with the adapted context φ_T, full buffer only (600).
+        adaptation_policy: what acts while the data φ is adapted on is gathered: the initial
+            exploration, the P prior steps, evaluation's A steps and ``adapt``'s A real steps.
+            "context" (release): the policy with φ₀. "uniform" (ours, an option): uniform
+            random actions, so the pre-adapt buffer SAC's training contexts are adapted on and
+            the fresh steps the acting contexts are adapted on come from one fixed policy
+            (docs/learning.md has the measured ablation).
     """
 
     initial_exploration_repeats: int = 5
     tasks_per_epoch: int = 5
     prior_steps: int = 400
     posterior_steps: int = 600
+    adaptation_policy: Literal["context", "uniform"] = "context"
 
 
 @dataclass
@@ -35,11 +42,14 @@ class EvalConfig:
         interval: evaluate every this many epochs (0 disables evaluation).
         train_tasks: how many train tasks to evaluate (evenly spaced indices; 0 for none).
         test_tasks: how many test tasks to evaluate (None: all of them).
+        adapt_steps: A, the steps with φ₀ that φ is adapted on before the evaluated episode
+            (None: the data module's batch size, as the release).
     """
 
     interval: int = 10
     train_tasks: int = 10
     test_tasks: int | None = None
+    adapt_steps: int | None = None
 
 
 def manual_step(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
 
-from mier_pl.data.algorithm import Policy
+from mier_pl.data.algorithm import Adapt, Policy
 from mier_pl.data.batch import MetaBatch
 from mier_pl.modules.base import MetaTrainingModule
 from mier_pl.modules.common import CollectConfig, EvalConfig, FiniteGuard, manual_step
@@ -26,6 +27,14 @@ class MIERModule(MetaTrainingModule):
         sac: SAC settings.
         collect: collection settings.
         eval: evaluation settings.
+        context_source: what SAC is conditioned on. "adapted" (MIER): φ_T, adapted from each
+            task's data. "oracle": the family's true task encoding (``MetaEnv.encode_task``)
+            in training, in the posterior phase of collection and in evaluation (the prior
+            phase and exploration still act with zeros, as MIER's with φ₀): the same SAC told
+            the task, the upper bound MIER's returns are measured against. The model is still
+            meta-trained, so both sides spend the same compute and env steps; its test
+            returns are logged as ``eval/test_return_oracle``.
+        task_encoding_dim: size of the family's task encoding (linked from the data module).
     """
 
     def __init__(
@@ -37,14 +46,27 @@ class MIERModule(MetaTrainingModule):
         sac: SACConfig | None = None,
         collect: CollectConfig | None = None,
         eval: EvalConfig | None = None,
+        context_source: Literal["adapted", "oracle"] = "adapted",
+        task_encoding_dim: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         dynamics = dynamics or DynamicsConfig()
         self.collect_cfg = collect or CollectConfig()
         self.eval_cfg = eval or EvalConfig()
+        self.context_source = context_source
         self.meta = MetaModelModule(obs_dim, act_dim, reward_only, dynamics)
-        self.sac = ContextSACModule(obs_dim, act_dim, dynamics.context_dim, sac)
+        sac_context_dim = dynamics.context_dim
+        if context_source == "oracle":
+            if task_encoding_dim <= 0:
+                raise ValueError(
+                    "context_source 'oracle' needs the family's task encoding, but this family "
+                    "defines none (task_encoding_dim 0); use context_source 'adapted'"
+                )
+            sac_context_dim = task_encoding_dim
+            self.test_return_key = "eval/test_return_oracle"
+        self.register_buffer("oracle_prior", torch.zeros(1, sac_context_dim), persistent=False)
+        self.sac = ContextSACModule(obs_dim, act_dim, sac_context_dim, sac)
         self.finite_guard = FiniteGuard()
         self.automatic_optimization = False
 
@@ -54,6 +76,29 @@ class MIERModule(MetaTrainingModule):
 
     def policy(self) -> Policy:
         return self.sac.act
+
+    @property
+    def oracle(self) -> bool:
+        return self.context_source == "oracle"
+
+    @property
+    def prior_context(self) -> Tensor:
+        return self.oracle_prior if self.oracle else super().prior_context
+
+    def acting_context(self, tasks: Sequence[Any]) -> Adapt:
+        if not self.oracle:
+            return super().acting_context(tasks)
+        return lambda batch: self.data.collector.encode_tasks(tasks)
+
+    def training_context(self, batch: MetaBatch, adapted: Tensor) -> Tensor:
+        """SAC's context per task of the meta-batch ``[tasks, dim]``: φ_T, or the oracle's."""
+        if not self.oracle:
+            return adapted
+        if getattr(self, "_train_encodings", None) is None:  # once: no host sync per step
+            self._train_encodings = self.data.collector.encode_tasks(
+                self.data.collector.train_tasks
+            )
+        return self._train_encodings[batch.task_ids]
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """``[model, critic, policy]`` (``policy``: the actor and α, see ContextSACModule)."""
@@ -85,7 +130,8 @@ class MIERModule(MetaTrainingModule):
         # SAC on the same query batches, each transition labelled with its task's φ_T. The
         # context is detached: SAC never backpropagates into the model (spec §4.2b).
         sac_batch = batch.query.flatten()
-        context = adapted_context.repeat_interleave(batch.query.rew.shape[1], dim=0)
+        context = self.training_context(batch, adapted_context)
+        context = context.repeat_interleave(batch.query.rew.shape[1], dim=0)
         sac_metrics = self.sac.update(sac_batch, context, sac_opts, self._optimize)
         self.finite_guard.record(
             {f"sac/{k}": sac_metrics[k] for k in ("critic_loss", "actor_loss", "alpha_loss")},

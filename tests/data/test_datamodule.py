@@ -199,3 +199,38 @@ def test_meta_batch_larger_than_the_family_repeats_tasks():
     torch.manual_seed(0)
     ids = draw_tasks(3, 10)
     assert ids.shape == (10,) and set(ids.tolist()) <= {0, 1, 2}
+
+
+def test_support_windows_are_consecutive_pre_adapt_rows_from_an_aligned_start():
+    buf = signed_buffer(2)  # pre-adapt values 6..15 held per task, in order
+    torch.manual_seed(0)
+    starts = set()
+    for _ in range(100):
+        batch = buf.sample_windows(torch.tensor([0, 1]), batch_size=4, align=2)
+        values = batch.rew
+        for row in values.tolist():
+            assert row == [row[0] + k for k in range(4)]  # consecutive, in insertion order
+            assert (row[0] - 6) % 2 == 0 and 6 <= row[0] <= 12  # aligned, fits inside 6..15
+            starts.add(row[0])
+        assert torch.equal(batch.obs[..., 0], torch.tensor([[0.0] * 4, [1.0] * 4]))
+    assert starts == {6.0, 8.0, 10.0, 12.0}  # every aligned start is drawn
+
+
+def test_support_window_longer_than_the_buffer_wraps_around():
+    buf = signed_buffer(1)
+    row = buf.sample_windows(torch.tensor([0]), batch_size=12, align=5).rew[0].tolist()
+    assert row == [6.0 + k for k in range(10)] + [6.0, 7.0]
+
+
+def test_episodes_support_uses_windows_of_the_horizon():
+    dm = ReplayDataModule(family="point-goal", batch_size=30, steps_per_epoch=1, support="episodes")
+    dm.build("cpu")
+    from mier_pl.data.algorithm import explore, random_policy
+
+    explore(dm.collector, dm.buffer, random_policy(2), torch.zeros(1, 5), 2, 60, 40)
+    batch = next(iter(dm.train_dataloader()))
+    # Each support row is one whole episode: it starts at the reset state (the origin) and
+    # each transition continues from the previous one.
+    assert torch.equal(batch.support.obs[:, 0], torch.zeros(10, 2))
+    assert torch.equal(batch.support.obs[:, 1:], batch.support.next_obs[:, :-1])
+    assert batch.support.truncated[:, -1].eq(1).all()

@@ -129,6 +129,14 @@ def test_adapt_refuses_a_checkpoint_without_replay(run_cli, checkpoint, tmp_path
         _adapt(run_cli, tmp_path / "weights.ckpt")
 
 
+def test_adapt_refuses_an_oracle_context_checkpoint(run_cli, checkpoint, tmp_path):
+    oracle = torch.load(checkpoint, weights_only=True)
+    oracle["hyper_parameters"]["context_source"] = "oracle"
+    torch.save(oracle, tmp_path / "oracle.ckpt")
+    with pytest.raises(SystemExit, match=r"oracle-context run.*eval/test_return_oracle"):
+        _adapt(run_cli, tmp_path / "oracle.ckpt")
+
+
 def test_bad_task_list_is_refused_before_running(run_cli, checkpoint):
     with pytest.raises(SystemExit, match=r"test tasks 0\.\.9"):
         _adapt(run_cli, checkpoint, "--tasks", "3,10")
