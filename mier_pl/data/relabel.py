@@ -50,6 +50,9 @@ class AdaptConfig:
         loss_threshold: the paper's gate: use synthetic data only if the validation loss
             after adaptation is below this value (paper: −3); ``None`` (the release) disables
             the gate. A closed gate trains SAC on the real transitions alone.
+        rollback_on_divergence: undo the M model steps when they end with a validation loss
+            above the context-only model's (ours; the release keeps them). A non-finite
+            validation loss is always undone.
     """
 
     adapt_steps: int = 200
@@ -71,6 +74,7 @@ class AdaptConfig:
     fast_context_steps: int = 2
     model_lr: float = 1e-3
     loss_threshold: float | None = None
+    rollback_on_divergence: bool = True
 
     def __post_init__(self) -> None:
         for name in (

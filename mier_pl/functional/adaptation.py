@@ -100,6 +100,7 @@ def identify(
     val_fraction: float = 0.2,
     max_grad_norm: float = 10.0,
     generator: torch.Generator | None = None,
+    rollback: bool = True,
 ) -> AdaptationReport:
     """Spec §6 steps 1-3 on one task's real transitions ``real`` ``[A]``; mutates ``model``.
 
@@ -114,6 +115,8 @@ def identify(
         val_fraction: held-out share of ``real``.
         max_grad_norm: clip of each context gradient (10).
         generator: for the shuffle.
+        rollback: restore the context-only model when the M steps end with a validation loss
+            above it (ours; the release keeps the model). A non-finite loss always restores.
     """
     support, val = split_validation(real, val_fraction, generator)
     prior = prior.detach().reshape(1, -1)
@@ -152,7 +155,7 @@ def identify(
             True,
             f"validation loss became {final} at model step {len(report.val_losses)}",
         )
-    elif final > report.val_loss_context:
+    elif rollback and final > report.val_loss_context:
         report.diverged = True
         report.reason = f"validation loss rose from {report.val_loss_context:.4g} to {final:.4g} over {model_steps} model steps"
     if report.diverged:

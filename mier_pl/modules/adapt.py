@@ -87,6 +87,7 @@ class AdaptModule(pl.LightningModule):
             s.model_lr,
             s.val_fraction,
             self.mier.meta.cfg.inner_grad_clip,
+            rollback=s.rollback_on_divergence,
         )
         self.context.copy_(report.context)
         if report.diverged:

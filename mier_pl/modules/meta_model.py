@@ -34,7 +34,8 @@ class DynamicsConfig:
             second-order.
         learn_prior: learn φ₀ (the paper's wording) instead of the release's fixed zeros.
         lr: Adam learning rate of the outer loop (1e-3).
-        grad_clip: global norm clip of the outer gradient (10).
+        grad_clip: norm clip of the outer gradient, one global norm over all model parameters
+            (10); None: no clip.
     """
 
     context_dim: int = 5
@@ -47,7 +48,7 @@ class DynamicsConfig:
     first_order: bool = False
     learn_prior: bool = False
     lr: float = 1e-3
-    grad_clip: float = 10.0
+    grad_clip: float | None = 10.0
 
 
 class MetaModelModule(MetaTrainingModule):
