@@ -1,0 +1,181 @@
+"""``python -m mier_pl.compare``: methods or variants side by side, over seeds, against env steps.
+
+Each ``NAME=DIR`` names one method or variant and a directory whose subdirectories are its
+seeds' ``fit`` runs (``metrics.csv``; as written with ``--trainer.logger.init_args.save_dir
+ROOT --trainer.logger.init_args.name NAME --trainer.logger.init_args.version s<seed>``). A
+seed run that holds ``adapt/results.json`` (an ``adapt`` run written into it) adds MIER's
+relabeled test return. The comparison is written as Markdown and CSV (final values, mean ±
+std over seeds) and a PNG of the learning curves against env steps:
+
+    python -m mier_pl.compare oracle=runs/point_goal/oracle mier=runs/point_goal/mier \\
+        --out docs/learning/point_goal --title "point-goal, 40 epochs"
+
+Only numbers read from the runs go into the outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+TRAIN_KEY = "eval/train_return"
+TEST_KEYS = ("eval/test_return_mier_wr", "eval/test_return_oracle")
+STEPS_KEY = "progress/env_steps"
+
+
+@dataclass
+class SeedRun:
+    """One seed's evaluation curves ``{env steps: return}`` and its final adapt result."""
+
+    name: str
+    train: dict[float, float]
+    test: dict[float, float]
+    test_key: str
+    mier: float | None = None  # mean MIER return over test tasks after relabeling
+
+
+@dataclass
+class Variant:
+    name: str
+    runs: list[SeedRun] = field(default_factory=list)
+
+    def final(self, what: str) -> np.ndarray:
+        if what == "mier":
+            return np.array([r.mier for r in self.runs if r.mier is not None])
+        return np.array([getattr(r, what)[max(getattr(r, what))] for r in self.runs])
+
+
+def read_seed(run: Path) -> SeedRun:
+    """Curves of one ``fit`` run; evaluation rows carry the env steps of their epoch."""
+    path = run / "metrics.csv"
+    if not path.is_file():
+        raise SystemExit(f"error: {path} does not exist; pass directories of fit runs per seed")
+    train: dict[float, float] = {}
+    test: dict[float, float] = {}
+    test_key = ""
+    steps_by_epoch: dict[int, float] = {}
+    rows = list(csv.DictReader(path.open()))
+    for row in rows:
+        if row.get(STEPS_KEY):
+            steps_by_epoch[int(float(row["epoch"]))] = float(row[STEPS_KEY])
+    for row in rows:
+        epoch = int(float(row["epoch"])) if row.get("epoch") else None
+        steps = steps_by_epoch.get(epoch) if epoch is not None else None
+        if steps is None:
+            continue
+        if row.get(TRAIN_KEY):
+            train[steps] = float(row[TRAIN_KEY])
+        for key in TEST_KEYS:
+            if row.get(key):
+                test[steps], test_key = float(row[key]), key
+    if not train:
+        raise SystemExit(f"error: {path} holds no {TRAIN_KEY}; was evaluation on?")
+    mier = None
+    results = run / "adapt" / "results.json"
+    if results.is_file():
+        mier = float(json.loads(results.read_text())["summary"]["mier_mean"])
+    return SeedRun(run.name, train, test, test_key, mier)
+
+
+def read_variant(name: str, directory: Path) -> Variant:
+    seeds = sorted(p for p in directory.iterdir() if (p / "metrics.csv").is_file())
+    if not seeds:
+        raise SystemExit(f"error: {directory} holds no seed runs (subdirectories with metrics.csv)")
+    return Variant(name, [read_seed(p) for p in seeds])
+
+
+def _fmt(values: np.ndarray) -> str:
+    if values.size == 0:
+        return "—"
+    return f"{values.mean():.2f} ± {values.std():.2f}"
+
+
+def table_rows(variants: list[Variant]) -> list[dict[str, str]]:
+    rows = []
+    for v in variants:
+        steps = sorted({max(r.train) for r in v.runs})
+        rows.append(
+            {
+                "variant": v.name,
+                "seeds": str(len(v.runs)),
+                "env steps": "/".join(f"{s:,.0f}" for s in steps),
+                "train return": _fmt(v.final("train")),
+                "test return (no relabeling)": _fmt(v.final("test")),
+                "test return, MIER (relabeled)": _fmt(v.final("mier")),
+                "per seed (train / test)": ", ".join(
+                    f"{r.name}: {r.train[max(r.train)]:.1f} / "
+                    + (f"{r.test[max(r.test)]:.1f}" if r.test else "—")
+                    for r in v.runs
+                ),
+            }
+        )
+    return rows
+
+
+def plot(variants: list[Variant], out: Path, title: str) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for i, v in enumerate(variants):
+        for ax, what in zip(axes, ("train", "test")):
+            curves = [getattr(r, what) for r in v.runs if getattr(r, what)]
+            if not curves:
+                continue
+            steps = sorted(set.intersection(*(set(c) for c in curves)))
+            values = np.array([[c[s] for s in steps] for c in curves])
+            mean, std = values.mean(0), values.std(0)
+            ax.plot(steps, mean, color=f"C{i}", label=f"{v.name} ({len(curves)} seeds)")
+            ax.fill_between(steps, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+    axes[0].set_title("train tasks: eval/train_return")
+    axes[1].set_title("test tasks, before relabeling")
+    for ax in axes:
+        ax.set_xlabel("env steps (meta-training samples)")
+        ax.set_ylabel("return")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"{title}: mean ± std over seeds")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, str]]:
+    parser = argparse.ArgumentParser(
+        prog="python -m mier_pl.compare", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("variants", nargs="+", help="NAME=DIR, DIR holding one run per seed")
+    parser.add_argument("--out", type=Path, required=True, help="output prefix (no suffix)")
+    parser.add_argument("--title", default="comparison")
+    args = parser.parse_args(argv)
+    variants = []
+    for spec in args.variants:
+        name, sep, directory = spec.partition("=")
+        if not sep or not name or not directory:
+            raise SystemExit(f"error: {spec!r}: write each variant as NAME=DIR")
+        variants.append(read_variant(name, Path(directory)))
+    rows = table_rows(variants)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out.with_suffix(".csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    header = list(rows[0])
+    lines = [f"**{args.title}** (final evaluation; mean ± std over seeds)", ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r[h] for h in header) + " |" for r in rows]
+    args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    plot(variants, args.out.with_suffix(".png"), args.title)
+    print("\n".join(lines))
+    print(f"wrote {args.out}.md, .csv and .png")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
