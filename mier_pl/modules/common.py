@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
+
+C = TypeVar("C")
+
+
+def as_config(cls: type[C], value: C | dict | None, **defaults: Any) -> C:
+    """``value`` as a ``cls`` dataclass: a checkpoint's ``hyper_parameters`` hold plain dicts
+    (so ``load_from_checkpoint`` and tools that rebuild a module from a checkpoint get them)."""
+    if value is None:
+        return cls(**defaults)
+    if isinstance(value, dict):
+        return cls(**{**defaults, **value})
+    return value
 
 
 @dataclass

@@ -13,7 +13,13 @@ from mier_pl.data.algorithm import Policy, random_policy
 from mier_pl.data.batch import MetaBatch, TransitionBatch
 from mier_pl.functional.inner_loop import adapt_context
 from mier_pl.modules.base import MetaTrainingModule
-from mier_pl.modules.common import CollectConfig, EvalConfig, FiniteGuard, manual_step
+from mier_pl.modules.common import (
+    CollectConfig,
+    EvalConfig,
+    FiniteGuard,
+    as_config,
+    manual_step,
+)
 from mier_pl.nets.model import ContextModel
 
 
@@ -79,9 +85,9 @@ class MetaModelModule(MetaTrainingModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.cfg = cfg = dynamics or DynamicsConfig()
-        self.collect_cfg = collect or CollectConfig()
-        self.eval_cfg = eval or EvalConfig(interval=0)
+        self.cfg = cfg = as_config(DynamicsConfig, dynamics)
+        self.collect_cfg = as_config(CollectConfig, collect)
+        self.eval_cfg = as_config(EvalConfig, eval, interval=0)
         self.obs_dim, self.act_dim = obs_dim, act_dim
         separate = cfg.models == "separate" or (cfg.models == "auto" and reward_only)
         self.model = ContextModel(

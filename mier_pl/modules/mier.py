@@ -11,7 +11,13 @@ from torch import Tensor
 from mier_pl.data.algorithm import Adapt, Policy
 from mier_pl.data.batch import MetaBatch
 from mier_pl.modules.base import MetaTrainingModule
-from mier_pl.modules.common import CollectConfig, EvalConfig, FiniteGuard, manual_step
+from mier_pl.modules.common import (
+    CollectConfig,
+    EvalConfig,
+    FiniteGuard,
+    as_config,
+    manual_step,
+)
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
 from mier_pl.modules.sac import ContextSACModule, SACConfig, upgrade_optimizer_states
 
@@ -51,9 +57,9 @@ class MIERModule(MetaTrainingModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        dynamics = dynamics or DynamicsConfig()
-        self.collect_cfg = collect or CollectConfig()
-        self.eval_cfg = eval or EvalConfig()
+        dynamics = as_config(DynamicsConfig, dynamics)
+        self.collect_cfg = as_config(CollectConfig, collect)
+        self.eval_cfg = as_config(EvalConfig, eval)
         self.context_source = context_source
         self.meta = MetaModelModule(obs_dim, act_dim, reward_only, dynamics)
         sac_context_dim = dynamics.context_dim

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.functional import sac as F
+from mier_pl.modules.common import as_config
 from mier_pl.nets.sac import TanhGaussianActor, TwinCritic
 
 Optimize = Callable[[torch.optim.Optimizer, Tensor], None]
@@ -72,7 +73,8 @@ class ContextSACModule(pl.LightningModule):
         self, obs_dim: int, act_dim: int, context_dim: int, sac: SACConfig | None = None
     ) -> None:
         super().__init__()
-        self.cfg = cfg = sac or SACConfig()
+        self.cfg = cfg = as_config(SACConfig, sac)
+        cfg.hidden = tuple(cfg.hidden)
         in_dim = obs_dim + context_dim
         self.actor = TanhGaussianActor(in_dim, act_dim, cfg.hidden)
         self.critic = TwinCritic(in_dim + act_dim, cfg.hidden)
