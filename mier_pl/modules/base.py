@@ -16,7 +16,12 @@ from torch import Tensor
 
 from mier_pl.data.algorithm import Policy, collect_epoch, evaluate, explore
 from mier_pl.data.datamodule import ReplayDataModule
-from mier_pl.modules.common import CollectConfig, EvalConfig, spread_indices
+from mier_pl.modules.common import (
+    CollectConfig,
+    EvalConfig,
+    clip_pending_gradients,
+    spread_indices,
+)
 
 
 class MetaTrainingModule(pl.LightningModule):
@@ -135,6 +140,9 @@ class MetaTrainingModule(pl.LightningModule):
             for i, r in zip(ids, returns):
                 self.log(f"{key}/task_{i}", float(r), sync_dist=True)
         return results
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        clip_pending_gradients(self, optimizer)  # after unscaling: see manual_step
 
     # ----------------------------------------------------------- checkpoint
     def on_save_checkpoint(self, checkpoint: dict) -> None:
