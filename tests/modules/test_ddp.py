@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
+from pytorch_lightning.strategies import DDPStrategy, SingleDeviceStrategy
 
 from tests.conftest import CONF
 
@@ -87,3 +89,52 @@ def test_two_rank_fit_syncs_parameters_and_keeps_separate_replays(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-4000:]
     assert (tmp_path / "lightning_logs" / "point-rotated" / "adapt_0" / "results.csv").is_file()
+
+
+def _instantiate(run_cli, monkeypatch, *extra: str):
+    """The CLI up to a built trainer: ``fit`` itself is a no-op (no processes launched)."""
+    from mier_pl.adapt import MIERTrainer
+
+    monkeypatch.setattr(MIERTrainer, "fit", lambda self, *args, **kwargs: None)
+    return run_cli(
+        "fit",
+        "--config",
+        CONF / "point_rotated.yaml",
+        "--config",
+        CONF / "debug.yaml",
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    )
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ("--trainer.accelerator", "cpu", "--trainer.devices", "2"),
+        ("--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "auto"),
+        ("--trainer.accelerator", "cpu", "--trainer.num_nodes", "2"),
+    ],
+)
+def test_several_devices_default_to_the_strategy_that_works(run_cli, monkeypatch, flags):
+    """Without the overlay, Lightning's "auto" picks plain ddp, which fails at step 0."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    cli = _instantiate(run_cli, monkeypatch, *flags)
+    assert cli.config.fit.trainer.strategy == "ddp_find_unused_parameters_true"
+    strategy = cli.trainer.strategy
+    assert isinstance(strategy, DDPStrategy) and strategy.world_size == 2
+    assert strategy._ddp_kwargs == {"find_unused_parameters": True}
+
+
+def test_one_device_keeps_the_single_device_strategy(run_cli, monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    cli = _instantiate(run_cli, monkeypatch, "--trainer.accelerator", "cpu")
+    assert cli.config.fit.trainer.strategy == "auto"
+    assert isinstance(cli.trainer.strategy, SingleDeviceStrategy)
+
+
+@pytest.mark.parametrize("plain", ["ddp", "ddp_spawn"])
+def test_plain_ddp_is_refused_naming_the_flag(run_cli, monkeypatch, plain):
+    with pytest.raises(SystemExit) as exc:
+        _instantiate(run_cli, monkeypatch, "--trainer.devices", "2", "--trainer.strategy", plain)
+    assert f"--trainer.strategy {plain}_find_unused_parameters_true" in str(exc.value)
