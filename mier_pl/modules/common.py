@@ -106,6 +106,9 @@ class _Site:
         device = next(iter(losses.values())).device
         # Index into ``where`` of the first non-finite step, −1 while there is none.
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        # Steps recorded since the last check, on the device: a Python count would be a new
+        # constant in every step (a recompile under torch.compile, a stale value in a graph).
+        self.count = torch.zeros((), dtype=torch.long, device=device)
         self.values = [v.detach().clone() for v in losses.values()]
 
 
@@ -115,10 +118,10 @@ class FiniteGuard:
     ``record`` runs on the losses' device: it remembers the first step whose losses are not
     all finite, and their values, with tensor ops only, so a GPU step never waits for the
     host. ``check`` syncs once and raises through :func:`check_finite`, naming the loss, its
-    value, the step and the fix. The modules check on every ``log_every_n_steps``-th step
-    (when Lightning syncs to log anyway) and on an epoch's last step, so a divergence stops
-    the run at most that many steps late and always before the epoch's checkpoint, which
-    therefore never holds diverged weights.
+    value, the step and the fix. The modules check on Lightning's logging steps
+    (:func:`is_logging_step`: it syncs to log anyway) and on an epoch's last step, so a
+    divergence stops the run at most ``log_every_n_steps`` steps late and always before the
+    epoch's checkpoint, which therefore never holds diverged weights.
     """
 
     def __init__(self) -> None:
@@ -131,7 +134,8 @@ class FiniteGuard:
             site = self._sites[tuple(losses)] = _Site(losses, hint)
         finite = torch.stack([torch.isfinite(v.detach()).all() for v in losses.values()]).all()
         first = (site.first_bad < 0) & ~finite
-        site.first_bad = torch.where(first, len(site.where), site.first_bad)  # a scalar: no copy
+        site.first_bad = torch.where(first, site.count, site.first_bad)
+        site.count += 1
         site.values = [
             torch.where(first, v.detach(), old) for v, old in zip(losses.values(), site.values)
         ]
@@ -144,13 +148,28 @@ class FiniteGuard:
             if first >= 0:
                 check_finite(dict(zip(names, site.values)), site.where[first], site.hint)
             site.where.clear()
+            site.count.zero_()
 
     def check_if_due(self, module: pl.LightningModule, batch_idx: int) -> None:
-        """``check`` on ``module``'s every ``log_every_n_steps``-th step and an epoch's last."""
+        """``check`` on ``module``'s logging steps (:func:`is_logging_step`; every step when
+        ``log_every_n_steps`` is 0) and on an epoch's last step."""
         trainer = module.trainer
-        every = max(trainer.log_every_n_steps, 1)  # 0 (no step logging) still checks
-        if batch_idx % every == 0 or batch_idx >= trainer.num_training_batches - 1:
+        due = is_logging_step(module) if trainer.log_every_n_steps > 0 else True
+        if due or batch_idx >= trainer.num_training_batches - 1:
             self.check()
+
+
+def is_logging_step(module: pl.LightningModule) -> bool:
+    """Whether Lightning sends this training step's metrics to the loggers.
+
+    It does on every ``log_every_n_steps``-th batch counted across epochs (batches 49, 99, …
+    for 50), and converts the logged tensors to Python numbers then: a host sync it makes
+    anyway. Deferred checks and costly diagnostics belong to these steps; on the others a
+    training step never waits for the device (tests/modules/test_host_syncs.py).
+    """
+    trainer = module.trainer
+    every = trainer.log_every_n_steps
+    return every > 0 and (trainer.fit_loop.total_batch_idx + 1) % every == 0
 
 
 def spread_indices(total: int, count: int | None) -> list[int]:
