@@ -10,7 +10,13 @@ from torch import Tensor
 from mier_pl.data.algorithm import Policy
 from mier_pl.data.batch import MetaBatch
 from mier_pl.modules.base import MetaTrainingModule
-from mier_pl.modules.common import CollectConfig, EvalConfig, FiniteGuard, manual_step
+from mier_pl.modules.common import (
+    CollectConfig,
+    EvalConfig,
+    FiniteGuard,
+    is_logging_step,
+    manual_step,
+)
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
 from mier_pl.modules.sac import ContextSACModule, SACConfig, upgrade_optimizer_states
 
@@ -70,7 +76,7 @@ class MIERModule(MetaTrainingModule):
     def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
         model_opt, *sac_opts = self.optimizers()
         where = f"epoch {self.current_epoch}, batch {batch_idx}"
-        diagnostics = batch_idx % self.trainer.log_every_n_steps == 0
+        diagnostics = is_logging_step(self)  # the pre-adaptation losses, only when logged
 
         # Model identification: adapt φ on each task's support batch (inner loop), then one
         # second-order step of θ on the query batches (outer loop).
