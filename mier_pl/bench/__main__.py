@@ -52,14 +52,14 @@ def main() -> None:
         raise SystemExit("--device cuda: no CUDA device is visible here; run on a GPU machine")
     device = torch.device(args.device)
     rows = [
-        bench_collection("cheetah-negated-joints", args.seconds),
-        bench_collection("ant-negated-joints", args.seconds),
-        bench_collection("walker-rand-params-ood", args.seconds),
+        bench_collection("cheetah-negated-joints", args.seconds, device),
+        bench_collection("ant-negated-joints", args.seconds, device),
+        bench_collection("walker-rand-params-ood", args.seconds, device),
         bench_meta_update(args.seconds, device),
         bench_sac_update(args.seconds, device),
         *bench_sac_peer(args.seconds, device, ("highest", "medium")),
         bench_relabel(args.seconds, device),
-        bench_memory(),
+        bench_memory(device),
         bench_epoch(args.epoch_steps, args.seconds, device),
         *bench_matmul_precision(args.seconds, device, "high"),
         *bench_matmul_precision(args.seconds, device, "medium"),

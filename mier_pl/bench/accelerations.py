@@ -11,11 +11,10 @@ the default compile mode, which is the one that runs on both devices.
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 
-from mier_pl.bench.common import rates, row, with_precision
+from mier_pl.bench.common import elapsed, rates, row, with_precision
 from mier_pl.bench.updates import meta_update_step, sac_update_step
 from mier_pl.modules import ContextSACModule
 from mier_pl.precision import float32_matmul_precision
@@ -45,7 +44,9 @@ def bench_matmul_precision(seconds: float, device, precision: str) -> list[dict]
     ):
         # with_precision restores the run's setting after every call.
         fast, base = rates(
-            [with_precision(precision, step), with_precision("highest", step)], seconds
+            [with_precision(precision, step), with_precision("highest", step)],
+            seconds,
+            device=device,
         )
         figure = f"--matmul_precision {precision}: {name}"
         rows.append(row(figure, fast, base, "updates/s", SHIP, matmul_rel_error=error))
@@ -65,12 +66,10 @@ def bench_compile(seconds: float, device) -> dict:
     compiled = sac_update_step(device, prepare=compile_sac)[0]
     eager = sac_update_step(device)[0]
     try:
-        t0 = time.perf_counter()
-        compiled()  # traces and compiles forward and backward
-        compile_s = time.perf_counter() - t0
+        compile_s = elapsed(compiled, device)  # traces and compiles forward and backward
     except Exception as err:  # no C++ compiler, unsupported device, ...
         figure = f"torch.compile: unavailable ({type(err).__name__})"
         return row(figure, math.nan, math.nan, "", SHIP)
-    fast, base = rates([compiled, eager], seconds)
+    fast, base = rates([compiled, eager], seconds, device=device)
     figure = "torch.compile (SAC actor + critics): SAC update (256², batch 2000)"
     return row(figure, fast, base, "updates/s", SHIP, compile_seconds=compile_s)
