@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pytorch_lightning as pl
 import torch
@@ -19,12 +19,17 @@ class CollectConfig:
         tasks_per_epoch: train tasks drawn (with replacement) for each epoch's collection (5).
         prior_steps: P, steps per task with the prior context φ₀, into both buffers (400).
         posterior_steps: U, steps per task with the adapted context φ_T, full buffer only (600).
+        act_on: where the policy acts in collection and evaluation: "device" (the training
+            device) or "cpu", a CPU copy of the actor refreshed once per collection phase, so
+            no host↔device copy per env step (for GPU runs; the benchmark's accelerations
+            table measures it). Its exploration noise then comes from the CPU generator.
     """
 
     initial_exploration_repeats: int = 5
     tasks_per_epoch: int = 5
     prior_steps: int = 400
     posterior_steps: int = 600
+    act_on: Literal["device", "cpu"] = "device"
 
 
 @dataclass

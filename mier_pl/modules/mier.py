@@ -59,7 +59,7 @@ class MIERModule(MetaTrainingModule):
         return self.meta
 
     def policy(self) -> Policy:
-        return self.sac.act
+        return self.sac.policy(self.collect_cfg.act_on)  # once per collection phase
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """``[model, critic, policy]`` (``policy``: the actor and α, see ContextSACModule)."""

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import mujoco
 import torch
 
-from mier_pl.bench.accelerations import bench_matmul_precision
+from mier_pl.bench.accelerations import bench_cpu_acting, bench_matmul_precision
 from mier_pl.bench.common import short_fit_args
 from mier_pl.bench.data import bare_collection, bench_collection, bench_relabel
 from mier_pl.bench.epochs import epoch_time
@@ -19,28 +19,31 @@ from tests.conftest import CONF
 
 
 def test_every_quick_figure_returns_a_finite_ratio(monkeypatch):
+    import mier_pl.bench.accelerations as accelerations
     import mier_pl.bench.data as data
 
     built: list[torch.device] = []  # collection runs on the requested device
     collector = data.Collector
-    monkeypatch.setattr(
-        data,
-        "Collector",
-        lambda *args, device="cpu", **kwargs: (
-            built.append(torch.device(device)) or collector(*args, device=device, **kwargs)
-        ),
-    )
+    for module in (data, accelerations):
+        monkeypatch.setattr(
+            module,
+            "Collector",
+            lambda *args, device="cpu", **kwargs: (
+                built.append(torch.device(device)) or collector(*args, device=device, **kwargs)
+            ),
+        )
     cpu = torch.device("cpu")
     rows = [
         bench_collection("walker-rand-params-ood", 0.05, cpu),
         bench_meta_update(0.05, cpu),
         bench_sac_update(0.05, cpu, n=256),
         bench_relabel(0.05, cpu),
+        bench_cpu_acting(0.05, cpu, steps=20),
     ]
     for row in rows:
         assert row["ours"] > 0 and row["limit"] > 0, row
         assert math.isclose(row["ratio"], row["ours"] / row["limit"]), row
-    assert built == [cpu]
+    assert built == [cpu, cpu]  # collection and CPU acting
 
 
 def test_matmul_precision_rows_restore_the_setting():
