@@ -16,12 +16,7 @@ from torch import Tensor
 
 from mier_pl.data.algorithm import Policy, collect_epoch, evaluate, explore
 from mier_pl.data.datamodule import ReplayDataModule
-from mier_pl.modules.common import (
-    CollectConfig,
-    EvalConfig,
-    clip_pending_gradients,
-    spread_indices,
-)
+from mier_pl.modules.common import CollectConfig, EvalConfig, clip_pending_gradients, spread_indices
 
 
 class MetaTrainingModule(pl.LightningModule):
