@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-slow lint bench bench-epochs clean config-reference
+.PHONY: setup run test test-slow lint bench bench-epochs gpu-check clean config-reference
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,12 @@ bench: $(STAMP)
 # Epoch time of every family config (short real epochs, scaled; about 8 minutes).
 bench-epochs: $(STAMP)
 	$(BIN)/python -m mier_pl.bench.epochs --torch_threads 1
+
+# The first session with a GPU: fit, resume, adapt, 16-mixed, DDP on every visible GPU, the
+# host-sync test and the benchmark on CUDA, in under 10 minutes (scripts/gpu_check.sh).
+gpu-check: $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	PY=$(abspath $(BIN)/python) scripts/gpu_check.sh
 
 clean:
 	rm -rf $(VENV) lightning_logs .pytest_cache

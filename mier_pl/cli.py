@@ -16,7 +16,9 @@ import warnings
 from pathlib import Path
 
 import torch
+from lightning_fabric.utilities.device_parser import _select_auto_accelerator
 from pytorch_lightning import LightningModule
+from pytorch_lightning.accelerators import AcceleratorRegistry, MPSAccelerator
 from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.cli import LightningCLI
 
@@ -102,6 +104,7 @@ class MIERCLI(LightningCLI):
         if self.subcommand == "adapt":
             self._check_adapt(cfg, logger)
             return
+        set_multi_device_strategy(cfg.trainer)
         ckpt = cfg.get("ckpt_path")
         if ckpt == "last" and tb is not None:
             # "last" = the newest last.ckpt of this family's runs; the resumed run keeps
@@ -205,6 +208,54 @@ class MIERCLI(LightningCLI):
         if config.get("enable_progress_bar") is not False:
             callbacks = [*callbacks, RichProgressBar(leave=True)]
         return super()._instantiate_trainer(config, callbacks)
+
+
+# Each training step makes four backward passes (model, critic, actor, α), each touching a part
+# of the networks, so DDP must tolerate parameters without a gradient (conf/strategy/ddp.yaml).
+MULTI_DEVICE_STRATEGY = "ddp_find_unused_parameters_true"
+_PLAIN_DDP = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
+def _devices_used(trainer) -> int:
+    """How many devices of this node Lightning will use for the trainer's flags (1 for an
+    ``Accelerator`` object or an unavailable accelerator: Lightning then decides or refuses)."""
+    accelerator, devices = trainer.get("accelerator") or "auto", trainer.get("devices") or "auto"
+    if not isinstance(accelerator, str):
+        return 1
+    if accelerator == "auto":
+        accelerator = _select_auto_accelerator()
+    elif accelerator == "gpu":  # Lightning's choice for "gpu"
+        accelerator = "mps" if MPSAccelerator.is_available() else "cuda"
+    if accelerator not in AcceleratorRegistry:
+        return 1
+    cls = AcceleratorRegistry[accelerator]["accelerator"]
+    if not cls.is_available():
+        return 1
+    if devices == "auto":
+        return cls.auto_device_count()
+    return len(cls.get_parallel_devices(cls.parse_devices(devices)))
+
+
+def set_multi_device_strategy(trainer) -> None:
+    """Use :data:`MULTI_DEVICE_STRATEGY` when more than one process trains and the strategy is
+    ``auto``, for which Lightning picks plain ``ddp``; refuse plain ``ddp``, which fails at
+    step 0 ("parameters that were not used in producing the loss"), naming the flag to pass."""
+    strategy = trainer.get("strategy") or "auto"
+    if not isinstance(strategy, str):
+        return
+    if strategy in _PLAIN_DDP:
+        raise SystemExit(
+            f"error: --trainer.strategy {strategy} fails at the first training step: each step's "
+            "backward passes use only part of the networks. Pass --trainer.strategy "
+            f"{strategy}_find_unused_parameters_true (or --config conf/strategy/ddp.yaml)"
+        )
+    several = (
+        (trainer.get("num_nodes") or 1) > 1
+        or int(os.environ.get("WORLD_SIZE", "1")) > 1  # torchrun, SLURM
+        or _devices_used(trainer) > 1
+    )
+    if strategy == "auto" and several:
+        trainer.strategy = MULTI_DEVICE_STRATEGY
 
 
 def main(args: list[str] | None = None) -> MIERCLI:

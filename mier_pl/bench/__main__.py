@@ -9,7 +9,7 @@ Figures (each next to its own reference, measured in this process; code in ``dat
   relabeling   100 000 synthetic transitions vs a bare batched forward of the same networks
   memory       the replay of a full conf/ant_neg.yaml run (35 tasks, 600 × 5000 + exploration)
   epoch        one Lightning epoch of conf/cheetah_neg.yaml vs the sum of its bare parts
-  accelerations  opt-in flags (--matmul_precision, torch.compile) vs the default path
+  accelerations  opt-in flags (--matmul_precision, torch.compile, CPU acting) vs the default path
 Writes benchmarks/results.json and prints the Markdown table of BENCHMARKS.md.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import mujoco
 import torch
 
-from mier_pl.bench.accelerations import bench_compile, bench_matmul_precision
+from mier_pl.bench.accelerations import bench_compile, bench_cpu_acting, bench_matmul_precision
 from mier_pl.bench.data import bench_collection, bench_memory, bench_relabel
 from mier_pl.bench.updates import bench_epoch, bench_meta_update, bench_sac_peer, bench_sac_update
 
@@ -52,18 +52,19 @@ def main() -> None:
         raise SystemExit("--device cuda: no CUDA device is visible here; run on a GPU machine")
     device = torch.device(args.device)
     rows = [
-        bench_collection("cheetah-negated-joints", args.seconds),
-        bench_collection("ant-negated-joints", args.seconds),
-        bench_collection("walker-rand-params-ood", args.seconds),
+        bench_collection("cheetah-negated-joints", args.seconds, device),
+        bench_collection("ant-negated-joints", args.seconds, device),
+        bench_collection("walker-rand-params-ood", args.seconds, device),
         bench_meta_update(args.seconds, device),
         bench_sac_update(args.seconds, device),
         *bench_sac_peer(args.seconds, device, ("highest", "medium")),
         bench_relabel(args.seconds, device),
-        bench_memory(),
+        bench_memory(device),
         bench_epoch(args.epoch_steps, args.seconds, device),
         *bench_matmul_precision(args.seconds, device, "high"),
         *bench_matmul_precision(args.seconds, device, "medium"),
         bench_compile(args.seconds, device),
+        bench_cpu_acting(args.seconds, device),
     ]
     meta = {
         "machine": platform.processor() or platform.machine(),

@@ -11,16 +11,34 @@ from mier_pl.data.batch import TransitionBatch
 from mier_pl.precision import Precision, float32_matmul_precision
 
 
+def synchronizer(device: torch.device | str | None) -> Callable[[], None]:
+    """A function that waits until ``device`` has run every queued kernel (a no-op off CUDA).
+
+    CUDA kernels run asynchronously: a clock read without it times their queuing, and in
+    interleaved slices one side's kernels would run, and be charged, in the other's slice.
+    """
+    device = torch.device(device if device is not None else "cpu")
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
 def rates(
-    fns: Sequence[Callable[[], None]], seconds: float, warmup: int = 3, max_rounds: int = 8
+    fns: Sequence[Callable[[], None]],
+    seconds: float,
+    warmup: int = 3,
+    max_rounds: int = 8,
+    device: torch.device | str | None = None,
 ) -> list[float]:
     """Calls per second of each of ``fns``, timed in interleaved slices of at least 0.25 s.
 
     A shared VM's speed drifts by ±10 % over seconds; timing ours and its reference in
     alternating slices (up to ``max_rounds`` per function) exposes both to the same drift, so
     their ratio holds where back-to-back measurements did not (the SAC peer ratio read
-    1.12-1.32 when measured back to back).
+    1.12-1.32 when measured back to back). On a CUDA ``device`` each slice starts and ends
+    with a synchronize, so it times the kernels it queued, all of them and only them.
     """
+    sync = synchronizer(device)
     rounds = max(1, min(max_rounds, int(seconds / 0.25)))
     for fn in fns:
         for _ in range(warmup):
@@ -28,15 +46,26 @@ def rates(
     calls, spent = [0] * len(fns), [0.0] * len(fns)
     for _ in range(rounds):
         for i, fn in enumerate(fns):
+            sync()
             t0 = time.perf_counter()
             while True:
                 fn()
                 calls[i] += 1
-                elapsed = time.perf_counter() - t0
-                if elapsed >= seconds / rounds:
+                if time.perf_counter() - t0 >= seconds / rounds:  # queued enough
                     break
-            spent[i] += elapsed
+            sync()
+            spent[i] += time.perf_counter() - t0
     return [c / s for c, s in zip(calls, spent)]
+
+
+def elapsed(fn: Callable[[], object], device: torch.device | str | None = None) -> float:
+    """Seconds ``fn()`` takes, its kernels on ``device`` included (see :func:`synchronizer`)."""
+    sync = synchronizer(device)
+    sync()
+    t0 = time.perf_counter()
+    fn()
+    sync()
+    return time.perf_counter() - t0
 
 
 def row(figure: str, ours: float, limit: float, unit: str, target: str, **extra) -> dict:
@@ -54,7 +83,8 @@ def row(figure: str, ours: float, limit: float, unit: str, target: str, **extra)
 
 def short_fit_args(config: str, epochs: int, steps: int) -> list[str]:
     """``python -m mier_pl`` arguments of a timing run of ``config``: ``epochs`` epochs of
-    ``steps`` training steps, one exploration round, no evaluation, no progress bar."""
+    ``steps`` training steps, one exploration round, no evaluation, no progress bar, one
+    device (``auto`` would start DDP inside the benchmark on a multi-GPU host)."""
     return [
         "fit",
         "--config",
@@ -71,6 +101,8 @@ def short_fit_args(config: str, epochs: int, steps: int) -> list[str]:
         "false",
         "--trainer.enable_model_summary",
         "false",
+        "--trainer.devices",
+        "1",
     ]
 
 

@@ -14,16 +14,20 @@ from mier_pl.data.rollout import Collector
 from mier_pl.modules import ContextSACModule, DynamicsConfig, MetaModelModule, SACConfig
 
 
-def bench_collection(family: str, seconds: float) -> dict:
-    collector = Collector(family, None, seed=0)
+def bench_collection(family: str, seconds: float, device: torch.device | str = "cpu") -> dict:
+    """Lockstep collection of 5 tasks with the policy, replay and context on ``device`` vs
+    :func:`bare_collection`: the env steps and the per-step hand-off collection cannot avoid."""
+    collector = Collector(family, None, seed=0, device=device)
     replay = MultiTaskReplay(
         len(collector.train_tasks),
         collector.envs[0].observation_space.shape[0],
         collector.envs[0].action_space.shape[0],
         200_000,
+        device,
     )
     sac = ContextSACModule(replay.obs_dim, replay.act_dim, 5, SACConfig(hidden=(256, 256)))
-    prior = torch.zeros(1, 5)
+    sac = sac.to(device)
+    prior = torch.zeros(1, 5, device=device)
 
     def epoch_slice() -> None:  # 5 tasks in lockstep: P = 400 with φ₀, no adaptation cost here
         collect_epoch(
@@ -38,15 +42,26 @@ def bench_collection(family: str, seconds: float) -> dict:
         )
 
     env = collector.envs[0]
-    model, data = env.model, mujoco.MjData(env.model)
+    data = mujoco.MjData(env.model)
 
     def raw_steps() -> None:
-        for _ in range(500):
-            mujoco.mj_step(model, data, nstep=env.frame_skip)
+        bare_collection(env, data, 100, 5, device)
 
-    r_slice, r_raw = rates([epoch_slice, raw_steps], seconds, warmup=1)
+    r_slice, r_raw = rates([epoch_slice, raw_steps], seconds, warmup=1, device=device)
     ours, raw = r_slice * 5 * 400, r_raw * 500
     return row(f"collection {family}", ours, raw, "env steps/s", ">= 0.5")
+
+
+def bare_collection(env, data, steps: int, tasks: int, device: torch.device | str) -> None:
+    """The limit of ``steps`` lockstep steps of ``tasks`` envs: raw ``mj_step`` (on ``data``,
+    an ``MjData`` of ``env``'s model) for each, and per lockstep step the two copies collection
+    makes (the observations host→device, the actions back, blocking), without the policy."""
+    obs = np.zeros((tasks, env.observation_space.shape[0]), dtype=np.float32)
+    for _ in range(steps):
+        for _ in range(tasks):
+            mujoco.mj_step(env.model, data, nstep=env.frame_skip)
+        on_device = torch.as_tensor(obs).to(device, non_blocking=True)
+        on_device.cpu().numpy()
 
 
 def bench_relabel(seconds: float, device) -> dict:
@@ -77,17 +92,23 @@ def bench_relabel(seconds: float, device) -> dict:
         out = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         _ = batch.obs + out[:, 1:]
 
-    r_ours, r_reward, r_bare = (r * n for r in rates([ours, ours_reward, bare], seconds, warmup=1))
+    r_ours, r_reward, r_bare = (
+        r * n for r in rates([ours, ours_reward, bare], seconds, warmup=1, device=device)
+    )
     figure = "relabeling, 100k transitions (rollout)"
     return row(figure, r_ours, r_bare, "transitions/s", ">= 0.8", reward_relabel_per_s=r_reward)
 
 
-def bench_memory() -> dict:
-    """Fill a replay the way conf/ant_neg.yaml does: 35 tasks, 5 × 400 exploration each, then
-    600 epochs × 5 tasks drawn with replacement × (400 pre-adapt + 600) transitions."""
+def bench_memory(device: torch.device | str = "cpu") -> dict:
+    """Fill a replay on ``device`` the way conf/ant_neg.yaml does: 35 tasks, 5 × 400
+    exploration each, then 600 epochs × 5 tasks drawn with replacement × (400 pre-adapt + 600)
+    transitions. On CUDA the allocator's growth is reported too (``device_gib``)."""
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    before = torch.cuda.memory_allocated(device) if cuda else 0
     rng = np.random.default_rng(0)
-    replay = MultiTaskReplay(35, 27, 8, 1_000_000)
-    chunk = {n: random_batch(1, n, 27, 8, "cpu") for n in (400, 600)}
+    replay = MultiTaskReplay(35, 27, 8, 1_000_000, device)
+    chunk = {n: random_batch(1, n, 27, 8, device) for n in (400, 600)}
     for task in range(35):
         for _ in range(5):
             replay.add([task], chunk[400], pre_adapt=True)
@@ -98,4 +119,5 @@ def bench_memory() -> dict:
     held = int(replay.size().sum())
     figure = "replay memory (ant_neg, full run)"
     gib = replay.nbytes() / 2**30
-    return row(figure, gib, 1.2, "GiB", "<= 1.2 GiB", transitions=held)
+    extra = {"device_gib": (torch.cuda.memory_allocated(device) - before) / 2**30} if cuda else {}
+    return row(figure, gib, 1.2, "GiB", "<= 1.2 GiB", transitions=held, **extra)

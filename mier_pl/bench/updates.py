@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.func import functional_call, grad, vmap
 
 from mier_pl.bench.common import (
+    elapsed,
     optimize,
     random_batch,
     rates,
@@ -95,7 +96,7 @@ def bench_meta_update(seconds: float, device) -> dict:
         torch.nn.utils.clip_grad_norm_(list(params.values()), 10.0)
         bare_opt.step()
 
-    r_ours, r_bare = rates([ours, bare], seconds)
+    r_ours, r_bare = rates([ours, bare], seconds, device=device)
     return row("meta-update (10 × 400, ctx 10)", r_ours, r_bare, "updates/s", ">= 0.9")
 
 
@@ -187,7 +188,7 @@ def bench_sac_update(
                 for pt, pq in zip(t.parameters(), q.parameters()):
                     pt.lerp_(pq, 0.005)
 
-    r_ours, r_bare = rates([ours, bare], seconds)
+    r_ours, r_bare = rates([ours, bare], seconds, device=device)
     return row(f"SAC update (256², batch {n})", r_ours, r_bare, "updates/s", ">= 0.9")
 
 
@@ -244,7 +245,9 @@ def bench_sac_peer(
     rows = []
     for precision in precisions:  # with_precision restores the run's setting after each call
         r_ours, r_peer = rates(
-            [with_precision(precision, ours), with_precision(precision, peer_steps)], seconds
+            [with_precision(precision, ours), with_precision(precision, peer_steps)],
+            seconds,
+            device=device,
         )
         setting = "" if precision == "highest" else f", both at --matmul_precision {precision}"
         figure = f"SAC peer: plain SAC 256², batch 256 vs SB3{setting}"
@@ -278,12 +281,14 @@ def bench_epoch(steps: int, seconds: float, device) -> dict:
     data = mujoco.MjData(env.model)
     sac = ContextSACModule(20, 6, 10, SACConfig(hidden=(256, 256))).to(device)
     x = torch.zeros(5, 30, device=device)
-    t0 = time.perf_counter()
-    for _ in range(5000):
-        mujoco.mj_step(env.model, data, nstep=env.frame_skip)
-    for _ in range(1000):
-        sac.actor.act(x)
-    bare_collect = time.perf_counter() - t0
+
+    def bare_parts() -> None:
+        for _ in range(5000):
+            mujoco.mj_step(env.model, data, nstep=env.frame_skip)
+        for _ in range(1000):
+            sac.actor.act(x)
+
+    bare_collect = elapsed(bare_parts, device)
     meta = bench_meta_update(seconds, device)
     sac_rate = bench_sac_update(seconds, device, obs=20, act=6, ctx=10, n=4000)
     bare = bare_collect + steps / meta["limit"] + steps / sac_rate["limit"]

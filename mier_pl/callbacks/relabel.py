@@ -23,6 +23,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from mier_pl.data.relabel import AdaptConfig, RelabelReplay
+from mier_pl.data.rng import device_rng_state, restore_device_rng_state
 
 
 class RelabelCallback(Callback):
@@ -116,6 +117,8 @@ class RelabelCallback(Callback):
             "refreshes": self.refreshes,
             "replay": self.replay.state_dict() if self.replay is not None else None,
             "torch_rng": torch.get_rng_state(),
+            # the policy's noise and replay sampling on a GPU draw from its CUDA generator
+            "cuda_rng": device_rng_state(self.replay.device) if self.replay is not None else None,
             "collector": self._collector.state_dict() if self._collector is not None else None,
         }
 
@@ -133,5 +136,6 @@ class RelabelCallback(Callback):
         if state["replay"] is not None:
             self.replay.load_state_dict(state["replay"])
         torch.set_rng_state(state["torch_rng"])
+        restore_device_rng_state(state.get("cuda_rng"), self.replay.device)
         if state["collector"] is not None and self._collector is not None:
             self._collector.load_state_dict(state["collector"])

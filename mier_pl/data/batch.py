@@ -67,7 +67,15 @@ class TransitionBatch:
         return TransitionBatch(**{f.name: fn(getattr(self, f.name)) for f in fields(self)})
 
     def to(self, device: torch.device | str) -> TransitionBatch:
-        return self.apply(lambda t: t.to(device, non_blocking=True))
+        """The batch on ``device``; host→device copies are asynchronous (``non_blocking``).
+
+        A device→host copy stays blocking: a non-blocking one returns before the data has
+        arrived, so the host could read the CPU tensors too early.
+        """
+        target = torch.device(device)
+        return self.apply(
+            lambda t: t.to(target, non_blocking=t.device.type == "cpu" and target.type != "cpu")
+        )
 
     def flatten(self) -> TransitionBatch:
         """Merge all leading dims into one: ``[tasks, N, d]`` → ``[tasks·N, d]``."""

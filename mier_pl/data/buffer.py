@@ -250,8 +250,8 @@ class MultiTaskReplay:
     def state_dict(self) -> dict[str, Tensor]:
         """Tensors only (checkpoints load with ``weights_only=True``); only filled rows."""
         used = int(self.size().max()) if self.num_tasks else 0
-        state = {name: t[:, :used].clone() for name, t in self._data.items()}
-        state["pre_abs"] = self._pre_abs[:, :used].clone()
+        state = {name: _rows_to_host(t, used) for name, t in self._data.items()}
+        state["pre_abs"] = _rows_to_host(self._pre_abs, used)
         state["added"] = self.added.clone()
         state["pre_added"] = self.pre_added.clone()
         state["pre_first"] = self.pre_first.clone()
@@ -273,9 +273,29 @@ class MultiTaskReplay:
         used = state["obs"].shape[1]
         self._grow(max(used, 1))
         for name in self._data:
-            self._data[name][:, :used] = state[name].to(self.device)
-        self._pre_abs[:, :used] = state["pre_abs"].to(self.device)
+            _rows_from_host(self._data[name], state[name])
+        _rows_from_host(self._pre_abs, state["pre_abs"])
         self.added = state["added"].clone().cpu()
         self.pre_added = state["pre_added"].clone().cpu()
         self.pre_first = state["pre_first"].clone().cpu()
         self._sync_sizes()
+
+
+# A checkpoint copies the replay task by task between the device and the host: each task's
+# first ``used`` rows are contiguous, so every copy is a direct transfer. Slicing all tasks at
+# once (``t[:, :used]``) is not contiguous, and a clone or transfer of it allocates a copy of
+# the whole field on the device first: about 12 GiB for humanoid_dir's replay, an OOM on
+# cards of 40 GB or less (issue 19).
+def _rows_to_host(storage: Tensor, used: int) -> Tensor:
+    """A CPU copy of ``storage[:, :used]`` made without a temporary on ``storage``'s device."""
+    out = torch.empty((storage.shape[0], used, *storage.shape[2:]), dtype=storage.dtype)
+    for task in range(storage.shape[0]):
+        out[task].copy_(storage[task, :used])
+    return out
+
+
+def _rows_from_host(storage: Tensor, saved: Tensor) -> None:
+    """``storage[:, :len] = saved`` task by task, without a copy of ``saved`` on the device."""
+    used = saved.shape[1]
+    for task in range(storage.shape[0]):
+        storage[task, :used].copy_(saved[task])

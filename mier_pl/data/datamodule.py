@@ -14,6 +14,7 @@ import torch
 
 from mier_pl.data.batch import MetaBatch
 from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.data.rng import device_rng_state, restore_device_rng_state
 from mier_pl.data.rollout import Collector
 from mier_pl.envs import FamilyName, make_env
 
@@ -188,8 +189,8 @@ class ReplayDataModule(pl.LightningDataModule):
             "collector": self.collector.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
-                # replay sampling on a GPU draws from the CUDA generators
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                # replay sampling on a GPU draws from this rank's CUDA generator
+                "cuda": device_rng_state(self.buffer.device),
                 "numpy": [
                     np_state[0],
                     torch.from_numpy(np_state[1].astype(np.int64)),
@@ -249,8 +250,7 @@ class ReplayDataModule(pl.LightningDataModule):
         self.collector.load_state_dict(state["collector"])
         rng = state["rng"]
         torch.set_rng_state(rng["torch"])
-        if rng.get("cuda") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        restore_device_rng_state(rng.get("cuda"), self.buffer.device)
         name, keys, *rest = rng["numpy"]
         np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
         random.setstate(_plain_to_python_state(rng["python"]))

@@ -21,7 +21,11 @@ from mier_pl.envs import MetaEnv, make_env
 from mier_pl.precision import float32_matmul_precision
 
 ActFn = Callable[[Tensor], Tensor]
-"""Maps observations ``[B, obs_dim]`` (float32, on the collector's device) to actions ``[B, act_dim]``."""
+"""Maps observations ``[B, obs_dim]`` (float32, on the CPU) to actions ``[B, act_dim]``.
+
+The policy moves the observations to the device it computes on: one host→device copy per
+lockstep step for a policy on a GPU, none for one acting on a CPU copy of the actor.
+"""
 
 
 @dataclass
@@ -39,7 +43,7 @@ class Collector:
         family: task family name.
         family_seed: seed of the family's task lists (``None``: the family's default).
         seed: seed of env ``i``'s reset generator is ``seed + i``.
-        device: where observations are sent for the policy and where batches are returned.
+        device: where batches are returned (the replay's device).
     """
 
     def __init__(
@@ -75,7 +79,7 @@ class Collector:
             self.envs.append(env)
 
     def _obs_tensor(self, obs: np.ndarray) -> Tensor:
-        return torch.as_tensor(obs, dtype=torch.float32).to(self.device, non_blocking=True)
+        return torch.as_tensor(obs, dtype=torch.float32)  # the policy moves it (see ActFn)
 
     @torch.no_grad()
     @float32_matmul_precision("highest")  # a few states per policy call: see mier_pl.precision

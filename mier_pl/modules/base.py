@@ -18,7 +18,7 @@ from torch import Tensor
 
 from mier_pl.data.algorithm import Adapt, Policy, collect_epoch, evaluate, explore, random_policy
 from mier_pl.data.datamodule import ReplayDataModule
-from mier_pl.modules.common import CollectConfig, EvalConfig, spread_indices
+from mier_pl.modules.common import CollectConfig, EvalConfig, clip_pending_gradients, spread_indices
 
 
 class MetaTrainingModule(pl.LightningModule):
@@ -104,8 +104,8 @@ class MetaTrainingModule(pl.LightningModule):
         now = time.perf_counter()
         self._train_start = now
         self._collect_rate = stats.env_steps / max(now - t0, 1e-9)
-        if stats.episode_returns:
-            self._last_train_return = float(np.mean(stats.episode_returns))
+        if stats.episode_returns:  # (sum, count) of the last epoch that finished episodes
+            self._train_returns = (float(np.sum(stats.episode_returns)), len(stats.episode_returns))
 
     def on_train_epoch_end(self) -> None:
         dm = self.data
@@ -120,8 +120,14 @@ class MetaTrainingModule(pl.LightningModule):
             sync_dist=True,
             reduce_fx="sum",
         )
-        if hasattr(self, "_last_train_return"):
-            self.log("train/episode_return", self._last_train_return, prog_bar=True, sync_dist=True)
+        # Every rank reduces, finished episodes or not, and all then agree on whether to log: a
+        # log with sync_dist on some ranks only issues different collectives (an NCCL hang).
+        total, count = self.trainer.strategy.reduce(
+            torch.tensor(getattr(self, "_train_returns", (0.0, 0)), device=self.device),
+            reduce_op="sum",
+        ).tolist()
+        if count > 0:  # the mean over every rank's episodes
+            self.log("train/episode_return", total / count, prog_bar=True, sync_dist=True)
         if self.should_eval(self.current_epoch):
             self.run_evaluation()
 
@@ -153,6 +159,9 @@ class MetaTrainingModule(pl.LightningModule):
             for i, r in zip(ids, returns):
                 self.log(f"{key}/task_{i}", float(r), sync_dist=True)
         return results
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        clip_pending_gradients(self, optimizer)  # after unscaling: see manual_step
 
     # ----------------------------------------------------------- checkpoint
     def on_save_checkpoint(self, checkpoint: dict) -> None:

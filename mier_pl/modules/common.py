@@ -37,6 +37,10 @@ class CollectConfig:
             random actions, so the pre-adapt buffer SAC's training contexts are adapted on and
             the fresh steps the acting contexts are adapted on come from one fixed policy
             (docs/learning.md has the measured ablation).
+        act_on: where the policy acts in collection and evaluation: "device" (the training
+            device) or "cpu", a CPU copy of the actor refreshed once per collection phase, so
+            no host↔device copy per env step (for GPU runs; the benchmark's accelerations
+            table measures it). Its exploration noise then comes from the CPU generator.
     """
 
     initial_exploration_repeats: int = 5
@@ -44,6 +48,7 @@ class CollectConfig:
     prior_steps: int = 400
     posterior_steps: int = 600
     adaptation_policy: Literal["context", "uniform"] = "context"
+    act_on: Literal["device", "cpu"] = "device"
 
 
 @dataclass
@@ -71,12 +76,35 @@ def manual_step(
     grad_clip: float | None = None,
 ) -> None:
     """One optimiser step through ``owner``'s Lightning hooks (so precision and DDP apply):
-    zero the gradients, ``manual_backward``, optionally clip the global norm, step."""
+    zero the gradients, ``manual_backward``, step; with ``grad_clip``, clip the global norm
+    in between.
+
+    The clip runs in ``owner.on_before_optimizer_step`` (:func:`clip_pending_gradients`),
+    which Lightning's precision plugin calls inside ``optimizer.step()`` after unscaling the
+    gradients. Clipping before ``optimizer.step()`` clips the loss-scaled gradients under
+    ``16-mixed``: a true norm of 5.9 was seen as 9.7e4 at scale 16 384 and cut to 6e-4
+    (issue 19).
+    """
     optimizer.zero_grad(set_to_none=True)
     owner.manual_backward(loss)
-    if grad_clip is not None:
-        owner.clip_gradients(optimizer, gradient_clip_val=grad_clip, gradient_clip_algorithm="norm")
+    owner._pending_grad_clip = grad_clip
     optimizer.step()
+    if owner._pending_grad_clip is not None:  # the hook never ran: the clip would be lost
+        raise RuntimeError(
+            f"{type(owner).__name__}.on_before_optimizer_step must call clip_pending_gradients"
+        )
+
+
+def clip_pending_gradients(owner: pl.LightningModule, optimizer: Any) -> None:
+    """Body of ``on_before_optimizer_step``: the clip :func:`manual_step` asked for, if any.
+
+    Lightning calls the hook after the precision plugin unscaled the gradients (before the
+    optimiser's step, which a GradScaler skips on non-finite gradients), so the clip sees the
+    true norm under every precision.
+    """
+    clip, owner._pending_grad_clip = getattr(owner, "_pending_grad_clip", None), None
+    if clip is not None:
+        owner.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
 
 
 def check_finite(losses: dict[str, Tensor], where: str, hint: str) -> None:
@@ -105,6 +133,9 @@ class _Site:
         device = next(iter(losses.values())).device
         # Index into ``where`` of the first non-finite step, −1 while there is none.
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        # Steps recorded since the last check, on the device: a Python count would be a new
+        # constant in every step (a recompile under torch.compile, a stale value in a graph).
+        self.count = torch.zeros((), dtype=torch.long, device=device)
         self.values = [v.detach().clone() for v in losses.values()]
 
 
@@ -114,10 +145,10 @@ class FiniteGuard:
     ``record`` runs on the losses' device: it remembers the first step whose losses are not
     all finite, and their values, with tensor ops only, so a GPU step never waits for the
     host. ``check`` syncs once and raises through :func:`check_finite`, naming the loss, its
-    value, the step and the fix. The modules check on every ``log_every_n_steps``-th step
-    (when Lightning syncs to log anyway) and on an epoch's last step, so a divergence stops
-    the run at most that many steps late and always before the epoch's checkpoint, which
-    therefore never holds diverged weights.
+    value, the step and the fix. The modules check on Lightning's logging steps
+    (:func:`is_logging_step`: it syncs to log anyway) and on an epoch's last step, so a
+    divergence stops the run at most ``log_every_n_steps`` steps late and always before the
+    epoch's checkpoint, which therefore never holds diverged weights.
     """
 
     def __init__(self) -> None:
@@ -130,7 +161,8 @@ class FiniteGuard:
             site = self._sites[tuple(losses)] = _Site(losses, hint)
         finite = torch.stack([torch.isfinite(v.detach()).all() for v in losses.values()]).all()
         first = (site.first_bad < 0) & ~finite
-        site.first_bad = torch.where(first, len(site.where), site.first_bad)  # a scalar: no copy
+        site.first_bad = torch.where(first, site.count, site.first_bad)
+        site.count += 1
         site.values = [
             torch.where(first, v.detach(), old) for v, old in zip(losses.values(), site.values)
         ]
@@ -143,13 +175,28 @@ class FiniteGuard:
             if first >= 0:
                 check_finite(dict(zip(names, site.values)), site.where[first], site.hint)
             site.where.clear()
+            site.count.zero_()
 
     def check_if_due(self, module: pl.LightningModule, batch_idx: int) -> None:
-        """``check`` on ``module``'s every ``log_every_n_steps``-th step and an epoch's last."""
+        """``check`` on ``module``'s logging steps (:func:`is_logging_step`; every step when
+        ``log_every_n_steps`` is 0) and on an epoch's last step."""
         trainer = module.trainer
-        every = max(trainer.log_every_n_steps, 1)  # 0 (no step logging) still checks
-        if batch_idx % every == 0 or batch_idx >= trainer.num_training_batches - 1:
+        due = is_logging_step(module) if trainer.log_every_n_steps > 0 else True
+        if due or batch_idx >= trainer.num_training_batches - 1:
             self.check()
+
+
+def is_logging_step(module: pl.LightningModule) -> bool:
+    """Whether Lightning sends this training step's metrics to the loggers.
+
+    It does on every ``log_every_n_steps``-th batch counted across epochs (batches 49, 99, …
+    for 50), and converts the logged tensors to Python numbers then: a host sync it makes
+    anyway. Deferred checks and costly diagnostics belong to these steps; on the others a
+    training step never waits for the device (tests/modules/test_host_syncs.py).
+    """
+    trainer = module.trainer
+    every = trainer.log_every_n_steps
+    return every > 0 and (trainer.fit_loop.total_batch_idx + 1) % every == 0
 
 
 def spread_indices(total: int, count: int | None) -> list[int]:

@@ -18,6 +18,7 @@ from mier_pl.modules.common import (
     EvalConfig,
     FiniteGuard,
     as_config,
+    is_logging_step,
     manual_step,
 )
 from mier_pl.nets.model import ContextModel
@@ -173,7 +174,7 @@ class MetaModelModule(MetaTrainingModule):
         return random_policy(self.act_dim)
 
     def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
-        loss, metrics, _ = self.meta_update(batch, diagnostics=True)
+        loss, metrics, _ = self.meta_update(batch, diagnostics=is_logging_step(self))
         self.finite_guard.record(
             {"model/outer_loss": loss},
             f"epoch {self.current_epoch}, batch {batch_idx}",
@@ -181,5 +182,4 @@ class MetaModelModule(MetaTrainingModule):
         )
         self.finite_guard.check_if_due(self, batch_idx)
         self.optimize(self, self.optimizers(), loss)
-        self.log_dict(metrics)
-        self.log("model/loss", metrics["model/outer_loss"], prog_bar=True)
+        self.log_dict(metrics)  # not on the progress bar: it would sync every step

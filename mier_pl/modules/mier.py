@@ -16,6 +16,7 @@ from mier_pl.modules.common import (
     EvalConfig,
     FiniteGuard,
     as_config,
+    is_logging_step,
     manual_step,
 )
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
@@ -81,7 +82,7 @@ class MIERModule(MetaTrainingModule):
         return self.meta
 
     def policy(self) -> Policy:
-        return self.sac.act
+        return self.sac.policy(self.collect_cfg.act_on)  # once per collection phase
 
     @property
     def oracle(self) -> bool:
@@ -121,7 +122,7 @@ class MIERModule(MetaTrainingModule):
     def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
         model_opt, *sac_opts = self.optimizers()
         where = f"epoch {self.current_epoch}, batch {batch_idx}"
-        diagnostics = batch_idx % self.trainer.log_every_n_steps == 0
+        diagnostics = is_logging_step(self)  # the pre-adaptation losses, only when logged
 
         # Model identification: adapt φ on each task's support batch (inner loop), then one
         # second-order step of θ on the query batches (outer loop).

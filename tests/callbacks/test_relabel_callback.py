@@ -154,3 +154,28 @@ def test_an_interrupted_adaptation_resumes_without_identifying_again(
     assert callback.returns[:2] == one_epoch.returns and len(callback.returns) == 3
     assert callback.refreshes == 4 and critic_adam_steps(resumed) == 16
     torch.testing.assert_close(module.context[0].tolist(), one_epoch.report["context"])
+
+
+def test_the_adapt_devices_cuda_generator_is_saved_and_restored(
+    meta_trained, tmp_path, monkeypatch
+):
+    """A GPU adaptation draws the policy's noise and replay samples from its CUDA generator;
+    the callback saves that device's state (stand-ins for torch.cuda record the calls)."""
+    trainer, module, callback = adapt_run(meta_trained, tmp_path, max_epochs=1)
+    fake = torch.arange(4, dtype=torch.uint8)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: fake + device.index)
+    monkeypatch.setattr(callback.replay.synthetic, "device", torch.device("cuda", 1))
+    state = callback.state_dict()
+    assert torch.equal(state["cuda_rng"], fake + 1)
+
+    restored_to: list[tuple[torch.Tensor, torch.device]] = []
+    monkeypatch.setattr(
+        "mier_pl.callbacks.relabel.restore_device_rng_state",
+        lambda s, device: restored_to.append((s, device)),
+    )
+    again = RelabelCallback(SETTINGS)
+    again.load_state_dict(state)
+    again.setup(trainer, module, "fit")
+    assert len(restored_to) == 1
+    assert torch.equal(restored_to[0][0], fake + 1)
+    assert restored_to[0][1] == again.replay.device

@@ -136,3 +136,25 @@ def test_meta_batch_to_keeps_values():
     assert torch.equal(moved.task_ids, mb.task_ids)
     assert torch.equal(moved.support.obs, mb.support.obs)
     assert torch.equal(moved.query.rew, mb.query.rew)
+
+
+def test_only_host_to_device_copies_are_non_blocking(monkeypatch):
+    """A non-blocking device→host copy can be read before it has landed; recorded with a
+    stand-in for ``Tensor.to`` (no GPU here), which returns the tensor unchanged."""
+    requests: list[tuple[str, bool]] = []
+
+    def record(self, device, non_blocking=False):
+        requests.append((torch.device(device).type, non_blocking))
+        return self
+
+    b = batch(lead=(2, 3))
+    monkeypatch.setattr(torch.Tensor, "to", record)
+    b.to("cuda")
+    assert requests == [("cuda", True)] * 6  # host→device: asynchronous
+    requests.clear()
+    b.to("cpu")
+    assert requests == [("cpu", False)] * 6
+    requests.clear()
+    monkeypatch.setattr(torch.Tensor, "device", property(lambda self: torch.device("cuda", 0)))
+    b.to("cpu")  # device→host: blocking
+    assert requests == [("cpu", False)] * 6

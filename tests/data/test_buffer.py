@@ -13,6 +13,7 @@ import re
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.buffer import EmptyBufferError, MultiTaskReplay
@@ -285,3 +286,42 @@ def test_add_with_wrong_shapes_raises_naming_the_tensor():
         buf.add([3], encode(span(1, 5)), pre_adapt=True)
     with pytest.raises(ValueError, match="capacity must be positive"):
         MultiTaskReplay(1, OBS, ACT, capacity=0)
+
+
+class _Ops(TorchDispatchMode):
+    """Records every aten op's name and output size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[tuple[str, int]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if isinstance(out, torch.Tensor):
+            self.ops.append((str(func), out.numel()))
+        return out
+
+
+def test_checkpoint_copies_one_task_at_a_time_between_device_and_host():
+    """No op touches more than one task's rows of a field, so a GPU replay is never cloned on
+    the device (the old ``t[:, :used].clone()`` copied every task's rows at once, on the
+    device, then Lightning moved them: a 12 GiB clone for humanoid_dir). Only the host-side
+    outputs are allocated whole (``aten.empty``)."""
+    buf = filled_buffer()
+    used = int(buf.size().max())
+    widest = used * OBS  # one task's rows of obs: the largest per-task piece
+    with _Ops() as mode:
+        state = buf.state_dict()
+    copies = [(op, n) for op, n in mode.ops if not op.startswith("aten.empty")]
+    assert copies and max(n for _, n in copies) <= widest, copies
+    assert all(t.device.type == "cpu" for t in state.values())
+    assert state["obs"].shape == (3, used, OBS)
+
+    fresh = MultiTaskReplay(3, OBS, ACT, capacity=12, initial_rows=12)
+    with _Ops() as mode:
+        fresh.load_state_dict(state)
+    loaded = [(op, n) for op, n in mode.ops if not op.startswith("aten.empty")]
+    assert max(n for _, n in loaded) <= widest, loaded
+    again = fresh.state_dict()
+    for name, value in state.items():
+        assert torch.equal(again[name], value), name

@@ -234,3 +234,37 @@ def test_episodes_support_uses_windows_of_the_horizon():
     assert torch.equal(batch.support.obs[:, 0], torch.zeros(10, 2))
     assert torch.equal(batch.support.obs[:, 1:], batch.support.next_obs[:, :-1])
     assert batch.support.truncated[:, -1].eq(1).all()
+
+
+def test_checkpoint_holds_only_the_own_cuda_generator(monkeypatch):
+    """A rank on cuda:1 saves cuda:1's state and sets it back on cuda:1 (a CPU stand-in:
+    torch.cuda's generator functions record their calls; the buffer is told it is on cuda:1)."""
+    calls: list[tuple[str, int]] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(
+        torch.cuda,
+        "get_rng_state",
+        lambda device: (
+            calls.append(("get", device.index)) or torch.full((4,), 7, dtype=torch.uint8)
+        ),
+    )
+    monkeypatch.setattr(
+        torch.cuda, "set_rng_state", lambda state, device: calls.append(("set", device.index))
+    )
+    for name in ("get_rng_state_all", "set_rng_state_all"):
+        monkeypatch.setattr(torch.cuda, name, lambda *a: pytest.fail("every GPU's state"))
+    dm = filled()
+    dm.buffer.device = torch.device("cuda", 1)
+    state = dm.state_dict()
+    assert torch.equal(state["rng"]["cuda"], torch.full((4,), 7, dtype=torch.uint8))
+    fresh = ReplayDataModule("point-rotated", capacity=200)
+    fresh.build("cpu")
+    load_replay = fresh.buffer.load_state_dict
+
+    def load_then_claim_cuda(replay_state):  # the replay itself loads on the CPU
+        load_replay(replay_state)
+        fresh.buffer.device = torch.device("cuda", 1)
+
+    monkeypatch.setattr(fresh.buffer, "load_state_dict", load_then_claim_cuda)
+    fresh.load_state_dict(state)
+    assert calls == [("get", 1), ("set", 1)]

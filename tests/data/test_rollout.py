@@ -148,3 +148,15 @@ def test_policy_calls_run_at_highest_precision_and_the_run_setting_is_restored()
     finally:
         torch.set_float32_matmul_precision("highest")
     assert len(seen) == 3 + HORIZON and set(seen) == {"highest"}
+
+
+def test_the_policy_gets_cpu_observations_and_the_batch_lands_on_the_collectors_device():
+    """The policy moves observations itself (a CPU copy of the actor needs no copy per step);
+    the stored batch goes to the replay's device ("meta" stands in for a GPU)."""
+    seen: list[torch.Tensor] = []
+    collector = Collector("point-goal", None, seed=0, device="meta")
+    result = collector.rollout(collector.train_tasks[:2], 4, constant_policy(seen))
+    assert len(seen) == 4 and all(obs.device.type == "cpu" for obs in seen)
+    assert result.batch.obs.device.type == "meta" and result.batch.obs.shape == (2, 4, 2)
+    returns = collector.run_episodes(collector.train_tasks[:1], constant_policy(seen))
+    assert seen[-1].device.type == "cpu" and returns.shape == (1,)

@@ -107,12 +107,27 @@ def test_guard_record_never_syncs_with_the_host(monkeypatch):
         guard.check()
 
 
+def _trainer(log_every_n_steps: int, total_batch_idx: int) -> SimpleNamespace:
+    return SimpleNamespace(
+        log_every_n_steps=log_every_n_steps,
+        num_training_batches=120,
+        fit_loop=SimpleNamespace(total_batch_idx=total_batch_idx),
+    )
+
+
 @pytest.mark.parametrize(
-    ("batch_idx", "due"), [(0, True), (7, False), (50, True), (99, False), (119, True)]
+    ("epoch", "batch_idx", "due"),
+    [
+        *[(0, 0, False), (0, 7, False), (0, 49, True), (0, 50, False), (0, 99, True)],
+        *[(0, 119, True), (1, 0, False), (1, 29, True), (1, 79, True), (1, 119, True)],
+    ],
 )
-def test_guard_checks_every_log_interval_and_on_the_epochs_last_step(batch_idx, due):
-    """With log_every_n_steps 50 and 120 steps per epoch: steps 0, 50, 100 and 119."""
-    trainer = SimpleNamespace(log_every_n_steps=50, num_training_batches=120)
+def test_guard_checks_on_lightnings_logging_steps_and_on_the_epochs_last_step(
+    epoch, batch_idx, due
+):
+    """With log_every_n_steps 50 and 120 steps per epoch Lightning logs after batches 49, 99,
+    149 (epoch 1's 29), … counted across epochs; the guard's one sync joins those."""
+    trainer = _trainer(50, epoch * 120 + batch_idx)
     guard = FiniteGuard()
     guard.record({"a": torch.tensor(math.nan)}, f"batch {batch_idx}", HINT)
     if due:
@@ -123,8 +138,34 @@ def test_guard_checks_every_log_interval_and_on_the_epochs_last_step(batch_idx, 
 
 
 def test_guard_with_step_logging_off_checks_every_step():
-    trainer = SimpleNamespace(log_every_n_steps=0, num_training_batches=120)
+    trainer = _trainer(0, 7)
     guard = FiniteGuard()
     guard.record({"a": torch.tensor(math.inf)}, "batch 7", HINT)
     with pytest.raises(FloatingPointError, match="batch 7"):
         guard.check_if_due(SimpleNamespace(trainer=trainer), 7)
+
+
+def test_guard_record_issues_the_same_ops_with_the_same_constants_every_step():
+    """What a compiled or CUDA-graph-captured step needs: no Python value that changes between
+    steps (the index of the first bad step used to be ``len(where)``, a new constant each step)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[tuple] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            constants = tuple(a for a in args if not isinstance(a, torch.Tensor))
+            self.calls.append((str(func), constants))
+            return func(*args, **(kwargs or {}))
+
+    guard = FiniteGuard()
+    losses = steps([1.0, 2.0, 3.0, 4.0])
+    guard.record(losses[0], "batch 0", HINT)  # first call allocates the site's state
+    traces = []
+    for i, step in enumerate(losses[1:], start=1):
+        with Ops() as mode:
+            guard.record(step, f"batch {i}", HINT)
+        traces.append(mode.calls)
+    assert traces[0] and traces[0] == traces[1] == traces[2]

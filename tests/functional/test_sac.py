@@ -255,3 +255,39 @@ def test_former_actor_and_alpha_adam_states_merge_into_the_policy_adam():
     current = [critic_state, policy.state_dict()]
     upgrade_optimizer_states(current, first=0)
     assert len(current) == 2
+
+
+def test_cpu_acting_uses_the_weights_of_when_the_policy_was_made():
+    """``policy("cpu")`` acts with a CPU copy taken at the call (once per collection phase):
+    the same actions as ``act`` then, unchanged by later updates until the next call."""
+    sac = make_sac()
+    obs, context = torch.randn(5, OBS, dtype=F64), torch.randn(5, CTX, dtype=F64)
+    before = sac.act(obs, context, True)
+    policy = sac.policy("cpu")
+    assert torch.equal(policy(obs, context, True), before)
+    torch.manual_seed(3)
+    noisy = policy(obs, context)
+    torch.manual_seed(3)
+    assert torch.equal(noisy, sac.act(obs, context))  # same noise draw, same generator
+    with torch.no_grad():
+        for p in sac.actor.parameters():
+            p.add_(0.5)
+    assert torch.equal(policy(obs, context, True), before)  # this phase's copy
+    assert not torch.equal(sac.policy("cpu")(obs, context, True), before)  # refreshed
+    assert sac.policy("device") == sac.act
+    assert "_host_actor" not in dict(sac.named_modules())  # never saved, never moved
+    assert not any("host" in k for k in sac.state_dict())
+
+
+def test_cpu_acting_copies_each_context_to_the_host_once(monkeypatch):
+    """Every step of a rollout passes the same context tensor: one copy for the rollout."""
+    sac = make_sac()
+    policy = sac.policy("cpu")
+    prior, adapted = torch.randn(5, CTX, dtype=F64), torch.randn(5, CTX, dtype=F64)
+    moved: list[torch.Tensor] = []
+    cpu = torch.Tensor.cpu
+    monkeypatch.setattr(torch.Tensor, "cpu", lambda t: moved.append(t) or cpu(t))
+    for context, steps in ((prior, 4), (adapted, 3)):  # the prior phase, then the posterior
+        for _ in range(steps):
+            policy(torch.randn(5, OBS, dtype=F64), context)
+    assert sum(t is prior for t in moved) == 1 and sum(t is adapted for t in moved) == 1

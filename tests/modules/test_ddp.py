@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import pytorch_lightning as pl
 import torch
+from pytorch_lightning.strategies import DDPStrategy, SingleDeviceStrategy
 
 from tests.conftest import CONF
 
@@ -87,3 +90,102 @@ def test_two_rank_fit_syncs_parameters_and_keeps_separate_replays(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-4000:]
     assert (tmp_path / "lightning_logs" / "point-rotated" / "adapt_0" / "results.csv").is_file()
+
+
+def _fit_debug(run_cli, *extra: str):
+    return run_cli(
+        "fit",
+        "--config",
+        CONF / "point_rotated.yaml",
+        "--config",
+        CONF / "debug.yaml",
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    )
+
+
+def _instantiate(run_cli, monkeypatch, *extra: str):
+    """The CLI up to a built trainer: ``fit`` itself is a no-op (no processes launched)."""
+    from mier_pl.adapt import MIERTrainer
+
+    monkeypatch.setattr(MIERTrainer, "fit", lambda self, *args, **kwargs: None)
+    return _fit_debug(run_cli, *extra)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ("--trainer.accelerator", "cpu", "--trainer.devices", "2"),
+        ("--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "auto"),
+        ("--trainer.accelerator", "cpu", "--trainer.num_nodes", "2"),
+    ],
+)
+def test_several_devices_default_to_the_strategy_that_works(run_cli, monkeypatch, flags):
+    """Without the overlay, Lightning's "auto" picks plain ddp, which fails at step 0."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    cli = _instantiate(run_cli, monkeypatch, *flags)
+    assert cli.config.fit.trainer.strategy == "ddp_find_unused_parameters_true"
+    strategy = cli.trainer.strategy
+    assert isinstance(strategy, DDPStrategy) and strategy.world_size == 2
+    assert strategy._ddp_kwargs == {"find_unused_parameters": True}
+
+
+def test_one_device_keeps_the_single_device_strategy(run_cli, monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    cli = _instantiate(run_cli, monkeypatch, "--trainer.accelerator", "cpu")
+    assert cli.config.fit.trainer.strategy == "auto"
+    assert isinstance(cli.trainer.strategy, SingleDeviceStrategy)
+
+
+@pytest.mark.parametrize("plain", ["ddp", "ddp_spawn"])
+def test_plain_ddp_is_refused_naming_the_flag(run_cli, monkeypatch, plain):
+    with pytest.raises(SystemExit) as exc:
+        _instantiate(run_cli, monkeypatch, "--trainer.devices", "2", "--trainer.strategy", plain)
+    assert f"--trainer.strategy {plain}_find_unused_parameters_true" in str(exc.value)
+
+
+@pytest.mark.parametrize(("prior_steps", "here"), [("20", (0.0, 0)), ("30", (60.0, 3))])
+def test_every_rank_logs_the_episode_return_when_any_rank_finished_one(
+    run_cli, monkeypatch, prior_steps, here
+):
+    """A stand-in for the reduce adds a rank 1. With 20 + 20 steps per task (horizon 30) this
+    rank finishes no episode while rank 1 finished two (return 50 each): it must still log
+    ``train/episode_return`` with sync_dist as rank 1 does, or their collectives differ (an
+    NCCL hang); before, it skipped the log. With 30 prior steps both ranks finish episodes."""
+    other = torch.tensor([100.0, 2.0])
+    seen: list[torch.Tensor] = []
+    synced: list[str] = []
+
+    def reduce(self, tensor, *args, reduce_op="mean", **kwargs):
+        if tensor.shape != (2,):  # Lightning's own reduces (dataloader lengths)
+            return tensor
+        seen.append(tensor.clone())
+        return tensor + other if reduce_op == "sum" else tensor
+
+    log = pl.LightningModule.log
+
+    def record_log(self, name, value, *args, sync_dist=False, **kwargs):
+        if sync_dist:
+            synced.append(name)
+        return log(self, name, value, *args, sync_dist=sync_dist, **kwargs)
+
+    monkeypatch.setattr(SingleDeviceStrategy, "reduce", reduce)
+    monkeypatch.setattr(pl.LightningModule, "log", record_log)
+    cli = _fit_debug(
+        run_cli,
+        "--trainer.max_epochs",
+        "1",
+        "--model.init_args.eval.interval",
+        "0",
+        "--model.init_args.collect.prior_steps",
+        prior_steps,
+    )
+    assert len(seen) == 1  # one reduce per epoch end, on every rank
+    if here[1] == 0:
+        assert seen[0].tolist() == [0.0, 0.0]  # this rank finished no episode
+    else:
+        assert seen[0][1].item() > 0
+    assert synced.count("train/episode_return") == 1
+    total, count = (seen[0] + other).tolist()
+    assert cli.trainer.logged_metrics["train/episode_return"].item() == pytest.approx(total / count)
