@@ -4,7 +4,8 @@ Each ``NAME=DIR`` names one method or variant and a directory whose subdirectori
 seeds' ``fit`` runs (``metrics.csv``; as written with ``--trainer.logger.init_args.save_dir
 ROOT --trainer.logger.init_args.name NAME --trainer.logger.init_args.version s<seed>``). A
 seed run that holds ``adapt/results.json`` (an ``adapt`` run written into it) adds MIER's
-relabeled test return. The comparison is written as Markdown and CSV (final values, mean ±
+relabeled test return, and one that holds ``final_eval.json`` (``python -m mier_pl.evaluate``)
+its re-evaluation on every task. The comparison is written as Markdown and CSV (final values, mean ±
 std over seeds) and a PNG of the learning curves against env steps:
 
     python -m mier_pl.compare oracle=runs/point_goal/oracle mier=runs/point_goal/mier \\
@@ -41,6 +42,7 @@ class SeedRun:
     test: dict[float, float]
     test_key: str
     mier: float | None = None  # mean MIER return over test tasks after relabeling
+    reeval: dict | None = None  # final_eval.json of python -m mier_pl.evaluate
 
 
 @dataclass
@@ -51,6 +53,11 @@ class Variant:
     def final(self, what: str) -> np.ndarray:
         if what == "mier":
             return np.array([r.mier for r in self.runs if r.mier is not None])
+        if what.startswith("reeval_"):
+            split = what.removeprefix("reeval_")
+            return np.array(
+                [r.reeval[split]["mean"] for r in self.runs if r.reeval and split in r.reeval]
+            )
         return np.array([getattr(r, what)[max(getattr(r, what))] for r in self.runs])
 
 
@@ -83,7 +90,9 @@ def read_seed(run: Path) -> SeedRun:
     results = run / "adapt" / "results.json"
     if results.is_file():
         mier = float(json.loads(results.read_text())["summary"]["mier_mean"])
-    return SeedRun(run.name, train, test, test_key, mier)
+    final = run / "final_eval.json"
+    reeval = json.loads(final.read_text()) if final.is_file() else None
+    return SeedRun(run.name, train, test, test_key, mier, reeval)
 
 
 def read_variant(name: str, directory: Path) -> Variant:
@@ -111,6 +120,8 @@ def table_rows(variants: list[Variant]) -> list[dict[str, str]]:
                 "train return": _fmt(v.final("train")),
                 "test return (no relabeling)": _fmt(v.final("test")),
                 "test return, MIER (relabeled)": _fmt(v.final("mier")),
+                "train, all tasks re-evaluated": _fmt(v.final("reeval_train")),
+                "test, all tasks re-evaluated": _fmt(v.final("reeval_test")),
                 "per seed (train / test)": ", ".join(
                     f"{r.name}: {r.train[max(r.train)]:.1f} / "
                     + (f"{r.test[max(r.test)]:.1f}" if r.test else "—")

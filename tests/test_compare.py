@@ -32,6 +32,9 @@ def test_final_values_are_means_and_stds_over_seeds(tmp_path):
     (tmp_path / "mier" / "s1" / "adapt" / "results.json").write_text(
         json.dumps({"summary": {"mier_mean": -7.5}})
     )
+    (tmp_path / "mier" / "s0" / "final_eval.json").write_text(
+        json.dumps({"train": {"mean": -6.0}, "test": {"mean": -9.0}})
+    )
     out = tmp_path / "out" / "cmp"
     rows = main([f"mier={tmp_path / 'mier'}", f"oracle={tmp_path / 'oracle'}", "--out", str(out)])
     mier, oracle = rows

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from mier_pl.data.algorithm import Adapt, Policy, collect_epoch, evaluate, explore, random_policy
 from mier_pl.data.datamodule import ReplayDataModule
+from mier_pl.data.rollout import Collector
 from mier_pl.modules.common import CollectConfig, EvalConfig, clip_pending_gradients, spread_indices
 
 
@@ -56,10 +57,27 @@ class MetaTrainingModule(pl.LightningModule):
             return random_policy(self.hparams["act_dim"])
         return self.policy()
 
-    def acting_context(self, tasks: Sequence[Any]) -> Adapt:
+    def acting_context(self, tasks: Sequence[Any], collector: Collector) -> Adapt:
         """How the context the policy acts with in ``tasks`` is found from adaptation data."""
-        del tasks
+        del tasks, collector
         return self.meta_model.adapt
+
+    def evaluate_tasks(
+        self, collector: Collector, tasks: Sequence[Any], adapt_steps: int
+    ) -> np.ndarray:
+        """Spec §4.2c on ``tasks``: A steps of adaptation data, adapt, one deterministic
+        episode each; the returns ``[tasks]``. Training's evaluation and
+        ``python -m mier_pl.evaluate`` both call this."""
+        returns, _ = evaluate(
+            collector,
+            tasks,
+            self.policy(),
+            self.prior_context,
+            self.acting_context(tasks, collector),
+            adapt_steps,
+            self.adaptation_policy(),
+        )
+        return returns
 
     def should_eval(self, epoch: int) -> bool:
         """Evaluate after epochs interval−1, 2·interval−1, … and after the last epoch."""
@@ -96,7 +114,7 @@ class MetaTrainingModule(pl.LightningModule):
             task_ids,
             self.policy(),
             self.prior_context,
-            self.acting_context([dm.collector.train_tasks[i] for i in task_ids]),
+            self.acting_context([dm.collector.train_tasks[i] for i in task_ids], dm.collector),
             c.prior_steps,
             c.posterior_steps,
             self.adaptation_policy(),
@@ -145,15 +163,7 @@ class MetaTrainingModule(pl.LightningModule):
             if not ids:
                 continue
             tasks = [all_tasks[i] for i in ids]
-            returns, _ = evaluate(
-                dm.collector,
-                tasks,
-                self.policy(),
-                self.prior_context,
-                self.acting_context(tasks),
-                e.adapt_steps or dm.batch_size,
-                self.adaptation_policy(),
-            )
+            returns = self.evaluate_tasks(dm.collector, tasks, e.adapt_steps or dm.batch_size)
             results[split] = returns
             self.log(key, float(returns.mean()), prog_bar=True, sync_dist=True)
             for i, r in zip(ids, returns):

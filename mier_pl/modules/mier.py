@@ -10,6 +10,7 @@ from torch import Tensor
 
 from mier_pl.data.algorithm import Adapt, Policy
 from mier_pl.data.batch import MetaBatch
+from mier_pl.data.rollout import Collector
 from mier_pl.modules.base import MetaTrainingModule
 from mier_pl.modules.common import (
     CollectConfig,
@@ -92,10 +93,10 @@ class MIERModule(MetaTrainingModule):
     def prior_context(self) -> Tensor:
         return self.oracle_prior if self.oracle else super().prior_context
 
-    def acting_context(self, tasks: Sequence[Any]) -> Adapt:
+    def acting_context(self, tasks: Sequence[Any], collector: Collector) -> Adapt:
         if not self.oracle:
-            return super().acting_context(tasks)
-        return lambda batch: self.data.collector.encode_tasks(tasks)
+            return super().acting_context(tasks, collector)
+        return lambda batch: collector.encode_tasks(tasks)
 
     def training_context(self, batch: MetaBatch, adapted: Tensor) -> Tensor:
         """SAC's context per task of the meta-batch ``[tasks, dim]``: φ_T, or the oracle's."""

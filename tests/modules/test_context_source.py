@@ -36,7 +36,7 @@ def test_oracle_sac_is_conditioned_on_the_true_goal(run_cli):
         assert torch.allclose(row, torch.tensor(dm.collector.train_tasks[task].goal).float())
     # Acting: the posterior phase and evaluation get the tasks' goals, the prior phase zeros.
     tasks = list(dm.collector.test_tasks[:3])
-    acting = model.acting_context(tasks)(None)
+    acting = model.acting_context(tasks, dm.collector)(None)
     assert torch.allclose(acting, torch.tensor([t.goal for t in tasks]).float())
     assert torch.equal(model.prior_context, torch.zeros(1, 2))
     logged = cli.trainer.logged_metrics
@@ -75,16 +75,16 @@ def test_adaptation_policy_decides_who_acts_with_the_prior_context(run_cli, monk
 
 
 def test_eval_adapt_steps_sets_the_evaluation_data(run_cli, monkeypatch):
-    import mier_pl.modules.base as base
+    from mier_pl.modules.base import MetaTrainingModule
 
     seen = []
-    original = base.evaluate
+    original = MetaTrainingModule.evaluate_tasks
 
-    def spy(collector, tasks, policy, prior, adapt, adapt_steps, prior_policy=None):
+    def spy(self, collector, tasks, adapt_steps):
         seen.append(adapt_steps)
-        return original(collector, tasks, policy, prior, adapt, adapt_steps, prior_policy)
+        return original(self, collector, tasks, adapt_steps)
 
-    monkeypatch.setattr(base, "evaluate", spy)
+    monkeypatch.setattr(MetaTrainingModule, "evaluate_tasks", spy)
     _fit(run_cli, "--model.init_args.eval.adapt_steps", "37")
     assert seen == [37, 37]  # train and test evaluation
     seen.clear()

@@ -1,0 +1,103 @@
+"""``python -m mier_pl.evaluate RUN_DIR...``: re-evaluate meta-trained checkpoints, all tasks.
+
+Training evaluates a few train tasks once per evaluation; a final figure deserves more. For each
+``fit`` run directory this loads ``checkpoints/last.ckpt`` and runs the training evaluation
+(A steps of adaptation data, adapt, one deterministic episode) on **every** train and test
+task, ``--repeats`` times with different seeds, and writes ``final_eval.json`` beside the run's
+``metrics.csv`` (``python -m mier_pl.compare`` reports it when present). On the test tasks this
+is MIER-wR (or the oracle's test return); MIER's relabeled return comes from ``adapt``.
+
+    python -m mier_pl.evaluate lightning_logs/point-goal/version_0 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from mier_pl.data.rollout import Collector
+from mier_pl.modules.mier import MIERModule
+
+
+def evaluate_run(
+    run: Path, repeats: int, adapt_steps: int | None, seed: int = 12345
+) -> dict[str, object]:
+    """The mean return over all tasks of each split, per repeat, for one run directory."""
+    ckpt = run / "checkpoints" / "last.ckpt"
+    if not ckpt.is_file():
+        raise SystemExit(f"error: {ckpt} does not exist; pass fit run directories")
+    try:
+        module = MIERModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
+    except (KeyError, TypeError) as err:
+        raise SystemExit(f"error: {ckpt} is not a MIER fit checkpoint ({err})") from None
+    module.eval()
+    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+    family = checkpoint["mier"]["family"]
+    config = run / "config.yaml"
+    data = (yaml.safe_load(config.read_text()) or {}).get("data", {}) if config.is_file() else {}
+    family_seed = data.get("family_seed")
+    batch_size = data.get("batch_size")
+    if not (adapt_steps or module.eval_cfg.adapt_steps or batch_size):
+        raise SystemExit(f"error: {config} is missing (the run's batch size); pass --adapt_steps")
+    steps = adapt_steps or module.eval_cfg.adapt_steps or batch_size
+    collector = Collector(family, family_seed, seed)
+    out: dict[str, object] = {
+        "checkpoint": str(ckpt),
+        "epoch": int(checkpoint.get("epoch", -1)) + 1,
+        "env_steps": int(checkpoint["ReplayDataModule"]["collector"]["env_steps"])
+        if "ReplayDataModule" in checkpoint
+        else None,
+        "context_source": module.context_source,
+        "adapt_steps": steps,
+        "repeats": repeats,
+    }
+    for split, tasks in (("train", collector.train_tasks), ("test", collector.test_tasks)):
+        if not tasks:
+            continue
+        means = []
+        for r in range(repeats):
+            torch.manual_seed(seed + r)
+            with torch.no_grad():
+                means.append(float(module.evaluate_tasks(collector, list(tasks), steps).mean()))
+        out[split] = {"mean": float(np.mean(means)), "std": float(np.std(means)), "repeats": means}
+    return out
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
+    parser = argparse.ArgumentParser(
+        prog="python -m mier_pl.evaluate", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("runs", nargs="+", type=Path, help="fit run directories")
+    parser.add_argument("--repeats", type=int, default=5, help="evaluations per task (5)")
+    parser.add_argument(
+        "--adapt_steps",
+        type=int,
+        default=None,
+        help="A for every evaluation (default: the run's eval.adapt_steps, else its batch size)",
+    )
+    parser.add_argument("--torch_threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.repeats <= 0:
+        raise SystemExit(f"error: --repeats must be positive, got {args.repeats}")
+    torch.set_num_threads(args.torch_threads)
+    results = []
+    for run in args.runs:
+        result = evaluate_run(run, args.repeats, args.adapt_steps)
+        (run / "final_eval.json").write_text(json.dumps(result, indent=1))
+        parts = [
+            f"{s} {result[s]['mean']:.2f} ± {result[s]['std']:.2f}"
+            for s in ("train", "test")
+            if s in result
+        ]
+        print(f"{run}: A={result['adapt_steps']}, {result['repeats']} repeats: " + ", ".join(parts))
+        results.append(result)
+    return results
+
+
+if __name__ == "__main__":
+    main()
