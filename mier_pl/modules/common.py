@@ -9,6 +9,8 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from mier_pl.ranges import NonNegativeInt, PositiveInt, check_ranges
+
 
 @dataclass
 class CollectConfig:
@@ -21,10 +23,13 @@ class CollectConfig:
         posterior_steps: U, steps per task with the adapted context φ_T, full buffer only (600).
     """
 
-    initial_exploration_repeats: int = 5
-    tasks_per_epoch: int = 5
-    prior_steps: int = 400
-    posterior_steps: int = 600
+    initial_exploration_repeats: NonNegativeInt = 5
+    tasks_per_epoch: PositiveInt = 5
+    prior_steps: PositiveInt = 400
+    posterior_steps: NonNegativeInt = 600
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "model.init_args.collect")
 
 
 @dataclass
@@ -37,9 +42,12 @@ class EvalConfig:
         test_tasks: how many test tasks to evaluate (None: all of them).
     """
 
-    interval: int = 10
-    train_tasks: int = 10
-    test_tasks: int | None = None
+    interval: NonNegativeInt = 10
+    train_tasks: NonNegativeInt = 10
+    test_tasks: NonNegativeInt | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "model.init_args.eval")
 
 
 def manual_step(
