@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 
 from mier_pl.callbacks.relabel import RelabelCallback
 from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.data.checkpoint_io import AtomicCheckpointIO, read_checkpoint
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.relabel import AdaptConfig
 from mier_pl.data.rollout import Collector
@@ -86,6 +86,13 @@ def check_adapt_checkpoint(
     """Raise ``ValueError`` naming the fix unless ``checkpoint`` is a meta-trained run of
     ``family`` that holds its train replay (the relabeling source)."""
     check_checkpoint_family(checkpoint, family, obs_dim, act_dim, path)
+    trained = (checkpoint.get("hyper_parameters") or {}).get("_class_path", "")
+    if trained and not trained.endswith(".MIERModule"):
+        raise ValueError(
+            f"checkpoint {path} is from a {trained.rsplit('.', 1)[-1]} run, which meta-trains the "
+            "model alone and has no policy to adapt; pass the last.ckpt of a MIER fit run "
+            "(without conf/model_only.yaml)"
+        )
     replay = (checkpoint.get("ReplayDataModule") or {}).get("replay")
     if not replay or int(replay["added"].sum()) == 0:
         raise ValueError(
@@ -98,7 +105,10 @@ def check_adapt_checkpoint(
 def parse_tasks(spec: str | int | None, num_test_tasks: int, family: str) -> list[int]:
     """``"0,3,7"`` (or None: all) → test-task indices, checked against the family's count."""
     if num_test_tasks == 0:
-        raise ValueError(f"family {family!r} has no test tasks; adapt runs on test tasks (spec §6)")
+        raise ValueError(
+            f"family {family!r} has no test tasks, and adapt runs on test tasks (spec §6); "
+            "pick a family with test tasks (README, Task families)"
+        )
     if spec is None or spec == "":
         return list(range(num_test_tasks))
     try:
@@ -179,7 +189,7 @@ class MIERTrainer(Trainer):
         dm = datamodule
         if not ckpt_path or not Path(ckpt_path).is_file():
             raise ValueError(missing_checkpoint_message(dm.family, ckpt_path))
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        checkpoint = read_checkpoint(ckpt_path)
         check_adapt_checkpoint(checkpoint, str(ckpt_path), dm.family, dm.obs_dim, dm.act_dim)
         task_ids = parse_tasks(tasks, dm.num_test_tasks, dm.family)
         if not isinstance(model, MIERModule):
@@ -277,6 +287,7 @@ class MIERTrainer(Trainer):
                 num_sanity_val_steps=0,
                 log_every_n_steps=self.log_every_n_steps,
                 default_root_dir=str(task_dir),
+                plugins=[AtomicCheckpointIO()],
             )
             last = task_dir / "checkpoints" / "last.ckpt"
             trainer.fit(module, ckpt_path=str(last) if resume and last.is_file() else None)

@@ -14,8 +14,10 @@ import torch
 
 from mier_pl.data.batch import MetaBatch
 from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.data.checkpoint_io import atomic_save, read_checkpoint
 from mier_pl.data.rollout import Collector
 from mier_pl.envs import FamilyName, make_env
+from mier_pl.ranges import PositiveInt, plain
 
 
 class MetaBatchLoader:
@@ -74,16 +76,17 @@ class ReplayDataModule(pl.LightningDataModule):
         self,
         family: FamilyName = "point-goal",
         family_seed: int | None = None,
-        capacity: int = 1_000_000,
-        meta_batch_size: int = 10,
-        batch_size: int = 200,
-        steps_per_epoch: int = 1000,
+        capacity: PositiveInt = 1_000_000,
+        meta_batch_size: PositiveInt = 10,
+        batch_size: PositiveInt = 200,
+        steps_per_epoch: PositiveInt = 1000,
         split_meta_batch: bool = False,
     ) -> None:
         super().__init__()
-        self.family, self.family_seed, self.capacity = family, family_seed, capacity
-        self.meta_batch_size, self.batch_size = meta_batch_size, batch_size
-        self.steps_per_epoch = steps_per_epoch
+        # plain(): builtin ints, not jsonargparse's PositiveInt, reach the replay's state_dict.
+        self.family, self.family_seed, self.capacity = family, family_seed, plain(capacity)
+        self.meta_batch_size, self.batch_size = plain(meta_batch_size), plain(batch_size)
+        self.steps_per_epoch = plain(steps_per_epoch)
         self.split_meta_batch = split_meta_batch
         self.rank, self.world_size = 0, 1
         probe = make_env(family, family_seed)  # raises with the valid names if unknown
@@ -156,7 +159,7 @@ class ReplayDataModule(pl.LightningDataModule):
             # where the shards are, so any checkpoint of the run finds them.
             state.update(world_size=self.world_size, global_step=step, shard_dir=str(shard_dir))
             if self.rank > 0:
-                _atomic_save(state, self._shard_path(shard_dir))
+                atomic_save(state, self._shard_path(shard_dir))
         return state
 
     def _local_state(self) -> dict[str, Any]:
@@ -217,7 +220,7 @@ class ReplayDataModule(pl.LightningDataModule):
                     f"{', '.join(map(str, candidates))}); keep the replay_rank<k>.pt files "
                     "beside the checkpoint when moving it"
                 )
-            local = torch.load(shard, map_location="cpu", weights_only=True)
+            local = read_checkpoint(shard)
             if local.get("global_step") != state.get("global_step"):
                 raise ValueError(
                     f"replay shard {shard} is from step {local.get('global_step')} but the "
@@ -233,14 +236,6 @@ class ReplayDataModule(pl.LightningDataModule):
         name, keys, *rest = rng["numpy"]
         np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
         random.setstate(_plain_to_python_state(rng["python"]))
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """Write to a temporary file, then rename it into place: a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _python_state_to_plain(state: tuple) -> list:
