@@ -28,13 +28,15 @@ class TensorBoardCSVLogger(TensorBoardLogger):
     """A ``TensorBoardLogger`` that also writes ``metrics.csv`` beside its event files.
 
     One logger, one run directory (``lightning_logs/<name>/version_<n>/``): TensorBoard for
-    watching, CSV for scripts and notebooks. Arguments are ``TensorBoardLogger``'s.
+    watching, CSV for scripts and notebooks. Arguments are ``TensorBoardLogger``'s, except that
+    ``save_dir=None`` means ``lightning_logs`` (under the CLI: ``<trainer.default_root_dir>/
+    lightning_logs``, where Lightning's own default logger writes).
     """
 
     def __init__(
-        self, save_dir: str = "lightning_logs", name: str | None = "mier", **kwargs: Any
+        self, save_dir: str | None = None, name: str | None = "mier", **kwargs: Any
     ) -> None:
-        super().__init__(save_dir=save_dir, name=name, **kwargs)
+        super().__init__(save_dir=save_dir or "lightning_logs", name=name, **kwargs)
         self._csv: _ExperimentWriter | None = None
 
     @property

@@ -206,3 +206,82 @@ def test_checkpoint_with_separate_actor_and_alpha_adams_resumes(run_cli, tmp_pat
     assert float(alpha_state["exp_avg_sq"]) > 0
     actor_weight = next(resumed.model.sac.actor.parameters())
     assert int(policy.state[actor_weight]["step"]) == 12
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "range_"),
+    [
+        ("data.batch_size", "-5", "v>0"),
+        ("model.init_args.collect.prior_steps", "-10", "v>0"),
+        ("data.steps_per_epoch", "-1", "v>0"),
+        ("model.init_args.dynamics.hidden", "0", "v>0"),
+        ("data.meta_batch_size", "0", "v>0"),
+        ("model.init_args.sac.tau", "0", "v>0 and v<=1"),
+        ("model.init_args.eval.test_tasks", "-1", "v>=0"),
+        ("adapt.val_fraction", "1.5", "v>0 and v<1"),
+        ("torch_threads", "0", "v>0"),
+    ],
+)
+def test_out_of_range_setting_is_refused_in_one_line_before_any_run(
+    run_cli, capsys, tmp_path, flag, value, range_
+):
+    with pytest.raises(SystemExit) as exc:
+        _fit(run_cli, "point_goal.yaml", f"--{flag}", value)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --{flag} {value} is out of range (allowed: {range_})\n"
+    assert not (tmp_path / "lightning_logs").exists()  # no empty version_<n>/ left behind
+
+
+def test_yaml_syntax_error_names_the_file(run_cli, capsys, tmp_path):
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("data:\n  batch_size: [1\n")
+    with pytest.raises(SystemExit) as exc:
+        _fit(run_cli, "point_goal.yaml", "--config", bad)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"error: config file {bad} is not valid YAML, line 3")
+        and err.count("\n") == 1
+    )
+
+
+def test_model_only_overlay_before_debug_names_the_order(run_cli, capsys):
+    """model_only.yaml then debug.yaml: debug's SAC sizes do not exist on MetaModelModule."""
+    with pytest.raises(SystemExit):
+        run_cli(
+            "fit",
+            "--config",
+            CONF / "point_rotated.yaml",
+            "--config",
+            CONF / "model_only.yaml",
+            "--config",
+            DEBUG,
+        )
+    err = capsys.readouterr().err
+    assert err.startswith("error: --model.init_args.sac.hidden is set but ")
+    assert "MetaModelModule has no such option" in err and "give it after the configs" in err
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "code"])
+def test_damaged_checkpoint_is_refused_in_one_line(run_cli, tmp_path, damage):
+    cli = _fit(run_cli, "point_goal.yaml", "--trainer.max_epochs", "1")
+    good = Path(cli.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    bad = tmp_path / f"{damage}.ckpt"
+    if damage == "empty":
+        bad.write_bytes(b"")
+    elif damage == "truncated":
+        bad.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    else:
+        saved = torch.load(good, weights_only=True)
+        saved["hook"] = print  # a pickled callable
+        torch.save(saved, bad)
+    with pytest.raises(SystemExit) as exc:
+        _fit(run_cli, "point_goal.yaml", "--ckpt_path", bad)
+    msg = str(exc.value)
+    assert msg.startswith(f"error: checkpoint {bad} ") and "\n" not in msg
+    if damage == "code":
+        assert "holds pickled Python objects (code)" in msg and "will not be loaded" in msg
+        assert "weights_only" not in msg
+    else:
+        assert "is damaged" in msg and "cut off" in msg
