@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from mier_pl.data.checkpoint_io import describe_previous
 from mier_pl.ranges import NonNegativeInt, PositiveInt, check_ranges
 
 
@@ -65,11 +67,12 @@ def manual_step(
     optimizer.step()
 
 
-def check_finite(losses: dict[str, Tensor], where: str, hint: str) -> None:
+def check_finite(losses: dict[str, Tensor], where: str, hint: str, saved: str = "") -> None:
     """Stop the run, naming the loss and the step, when any loss is NaN or infinite.
 
     One fused check (a single host sync) per call; the training steps use :class:`FiniteGuard`,
-    which defers this sync.
+    which defers this sync. ``saved`` says what checkpoint the stop leaves
+    (:func:`checkpoint_note`).
     """
     ok = torch.stack([torch.isfinite(v.detach()).all() for v in losses.values()])  # own dtypes
     if bool(ok.all()):
@@ -78,8 +81,19 @@ def check_finite(losses: dict[str, Tensor], where: str, hint: str) -> None:
     raise FloatingPointError(
         f"non-finite loss at {where}: "
         + ", ".join(f"{n}={losses[n].item()}" for n in bad)
-        + f". {hint} The last checkpoint (last.ckpt) was written before this step and is intact."
+        + f". {hint}"
+        + (f" {saved}" if saved else "")
     )
+
+
+def checkpoint_note(trainer: Any) -> str:
+    """What a stop leaves behind: the checkpoint saved before this step (diverged weights are
+    never saved, see :class:`FiniteGuard`), or that there is none yet."""
+    callback = getattr(trainer, "checkpoint_callback", None)
+    path = Path(getattr(callback, "last_model_path", "") or "")
+    if path.name and path.is_file():
+        return f"Checkpoint {path}: {describe_previous(path)}, written before this step."
+    return "No checkpoint has been written yet, so a rerun starts from the beginning."
 
 
 class _Site:
@@ -122,12 +136,14 @@ class FiniteGuard:
         ]
         site.where.append(where)
 
-    def check(self) -> None:
-        """Raise for the first non-finite step recorded since the last check (one sync)."""
+    def check(self, trainer: Any = None) -> None:
+        """Raise for the first non-finite step recorded since the last check (one sync),
+        saying which checkpoint of ``trainer`` is left."""
         for names, site in self._sites.items():
             first = int(site.first_bad)
             if first >= 0:
-                check_finite(dict(zip(names, site.values)), site.where[first], site.hint)
+                saved = checkpoint_note(trainer) if trainer is not None else ""
+                check_finite(dict(zip(names, site.values)), site.where[first], site.hint, saved)
             site.where.clear()
 
     def check_if_due(self, module: pl.LightningModule, batch_idx: int) -> None:
@@ -135,7 +151,7 @@ class FiniteGuard:
         trainer = module.trainer
         every = max(trainer.log_every_n_steps, 1)  # 0 (no step logging) still checks
         if batch_idx % every == 0 or batch_idx >= trainer.num_training_batches - 1:
-            self.check()
+            self.check(trainer)
 
 
 def spread_indices(total: int, count: int | None) -> list[int]:
