@@ -9,9 +9,11 @@ LightningCLI turns its signature into the subcommand's arguments (the same mecha
 :class:`~mier_pl.callbacks.relabel.RelabelCallback`. The checkpoint file is only read.
 
 A run writes ``lightning_logs/<family>/adapt_<n>/``: ``results.{csv,json}``, ``returns.png``,
-``comparison.png``, TensorBoard/CSV logs of the summary, and ``task_<i>/`` with each task's
-logs, ``result.json`` and ``checkpoints/last.ckpt`` (so ``--resume`` can pick an interrupted
-run up: finished tasks are read back, an unfinished one continues from its last epoch).
+``comparison.png``, TensorBoard/CSV logs of the summary, ``adapt_run.json`` (the checkpoint's
+SHA-256 and the settings) and ``task_<i>/`` with each task's logs, ``result.json`` and
+``checkpoints/last.ckpt`` (so ``--resume`` can pick an interrupted run up: finished tasks are
+read back, an unfinished one continues from its last epoch; a resume with another checkpoint
+or other settings is refused, so one run's results never mix two).
 
 Like ``cli.py`` this is the top of the import graph: it alone joins modules and callbacks.
 """
@@ -21,6 +23,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
+import hashlib
+import json
 import logging
 import os
 import re
@@ -54,6 +59,7 @@ from mier_pl.results import (
 )
 
 TASK_RESULT = "result.json"
+RUN_RECORD = "adapt_run.json"
 
 
 # ------------------------------------------------------------------ checks
@@ -123,6 +129,55 @@ def parse_tasks(spec: str | int | None, num_test_tasks: int, family: str) -> lis
     return list(dict.fromkeys(ids))
 
 
+@functools.lru_cache(maxsize=4)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def run_record(ckpt_path: str | Path, family: str, settings: AdaptConfig) -> dict[str, Any]:
+    """What makes an adapt run's tasks comparable: the family, the checkpoint (by content, so a
+    moved file still matches and a rewritten one does not) and Algorithm 2's settings."""
+    stat = Path(ckpt_path).stat()
+    return {
+        "family": family,
+        "checkpoint": str(ckpt_path),
+        "checkpoint_sha256": _sha256(
+            str(Path(ckpt_path).resolve()), stat.st_size, stat.st_mtime_ns
+        ),
+        "settings": settings.as_dict(),
+    }
+
+
+def check_resume(run_dir: str | Path, record: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming every difference when ``run_dir`` was started with another
+    checkpoint, family or settings than ``record`` (a run without a record has nothing to check)."""
+    path = Path(run_dir) / RUN_RECORD
+    if not path.is_file():
+        return
+    saved = json.loads(path.read_text())
+    diffs = []
+    if saved.get("family") != record["family"]:
+        diffs.append(f"family {saved.get('family')!r} → {record['family']!r}")
+    if saved.get("checkpoint_sha256") != record["checkpoint_sha256"]:
+        diffs.append(
+            f"checkpoint {saved.get('checkpoint')} (sha256 {str(saved.get('checkpoint_sha256'))[:12]}) "
+            f"→ {record['checkpoint']} (sha256 {record['checkpoint_sha256'][:12]})"
+        )
+    old, new = saved.get("settings", {}), record["settings"]
+    diffs += [
+        f"adapt.{k} {old.get(k)!r} → {new.get(k)!r}"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
+    if diffs:
+        raise ValueError(
+            f"--resume {run_dir} was started with other input: {'; '.join(diffs)}. Resume it "
+            f"with the checkpoint and settings recorded in {path}, or start a new adapt run "
+            "(without --resume)"
+        )
+
+
 def describe_task(task: Any) -> str:
     """A short label for a task dataclass: ``angle=1.05``, ``joints=(0, 2, 5)``."""
     if not dataclasses.is_dataclass(task):
@@ -189,6 +244,9 @@ class MIERTrainer(Trainer):
         dm = datamodule
         if not ckpt_path or not Path(ckpt_path).is_file():
             raise ValueError(missing_checkpoint_message(dm.family, ckpt_path))
+        record = run_record(ckpt_path, dm.family, settings)
+        if resume:
+            check_resume(resume, record)
         checkpoint = read_checkpoint(ckpt_path)
         check_adapt_checkpoint(checkpoint, str(ckpt_path), dm.family, dm.obs_dim, dm.act_dim)
         task_ids = parse_tasks(tasks, dm.num_test_tasks, dm.family)
@@ -207,6 +265,8 @@ class MIERTrainer(Trainer):
 
         run_dir = Path(resume) if resume else self._run_dir(dm.family)
         run_dir.mkdir(parents=True, exist_ok=True)
+        if self.is_global_zero and not (run_dir / RUN_RECORD).is_file():
+            (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
         results = AdaptResults(dm.family, str(ckpt_path), settings.as_dict())
         base_seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
         for i in task_ids:

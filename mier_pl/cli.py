@@ -26,9 +26,11 @@ from mier_pl.adapt import (
     MIERTrainer,
     adapt_kwargs,
     check_adapt_checkpoint,
+    check_resume,
     missing_checkpoint_message,
     next_run_version,
     parse_tasks,
+    run_record,
 )
 from mier_pl.callbacks.checkpoint import LastCheckpoint
 from mier_pl.callbacks.resume import ConfiguredOptimizerSettings
@@ -227,6 +229,12 @@ class MIERCLI(LightningCLI):
                 f"error: --resume {resume} is not a directory; "
                 f"pass lightning_logs/{cfg.data.family}/adapt_<n>"
             )
+        if resume:
+            settings = adapt_kwargs(cfg)["settings"]
+            try:
+                check_resume(resume, run_record(cfg.ckpt_path, cfg.data.family, settings))
+            except ValueError as err:
+                raise SystemExit(f"error: {err}") from None
         # An adapt run is lightning_logs/<family>/adapt_<n>/ (or the run it resumes).
         for item in logger if isinstance(logger, list) else [logger]:
             if getattr(item, "class_path", "").endswith("TensorBoardCSVLogger"):
@@ -245,7 +253,7 @@ class MIERCLI(LightningCLI):
             Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
             self._parser("adapt").save(
                 self.config["adapt"],
-                Path(logger.log_dir) / "config.yaml",
+                Path(logger.log_dir) / runs.config_name(Path(logger.log_dir)),
                 skip_none=False,
                 overwrite=True,
             )
