@@ -1,4 +1,5 @@
-"""TensorBoard with a CSV copy of every metric in the same run directory."""
+"""TensorBoard with a CSV copy of every metric in the same run directory; W&B; both also
+plot the evaluation returns against environment steps, the x-axis RL results are read on."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from typing import Any
 from lightning_fabric.loggers.csv_logs import _ExperimentWriter
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.loggers import WandbLogger as _LightningWandbLogger
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
+
+ENV_STEPS = "progress/env_steps"
+# Logged in the same epoch-end call as ENV_STEPS (modules/base.py), so each has its env-step count.
+BY_ENV_STEPS = ("eval/", "train/episode_return")
 
 
 class _CSVWriter(_ExperimentWriter):
@@ -49,6 +55,14 @@ class TensorBoardCSVLogger(TensorBoardLogger):
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         super().log_metrics(metrics, step)
         self.csv.log_metrics(metrics, step)
+        # TensorBoard's x-axis is the optimiser step; the same returns again under
+        # by_env_steps/..., keyed by environment steps (CSV has progress/env_steps as a column).
+        if ENV_STEPS in metrics:
+            returns = {
+                f"by_env_steps/{k}": v for k, v in metrics.items() if k.startswith(BY_ENV_STEPS)
+            }
+            if returns:
+                super().log_metrics(returns, step=int(metrics[ENV_STEPS]))
 
     @rank_zero_only
     def save(self) -> None:
@@ -78,3 +92,18 @@ class WandbLogger(_LightningWandbLogger):
                 "(or drop --config conf/logger/wandb.yaml)"
             ) from err
         super().__init__(**kwargs)
+        self._env_steps_axis = False
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        """The run, with the evaluation returns plotted against ``progress/env_steps``."""
+        run = super().experiment
+        if not self._env_steps_axis and callable(getattr(run, "define_metric", None)):
+            run.define_metric(ENV_STEPS)
+            for prefix in BY_ENV_STEPS:
+                run.define_metric(
+                    prefix + ("*" if prefix.endswith("/") else ""), step_metric=ENV_STEPS
+                )
+            self._env_steps_axis = True
+        return run
