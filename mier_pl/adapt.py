@@ -420,7 +420,16 @@ class MIERTrainer(Trainer):
         files = ", ".join(
             n for n in ("results.csv", "results.json", "returns.png", "comparison.png")
         )
-        rank_zero_info(f"adapt results in {run_dir}: {files}")
+        summary = results.summary()
+        epochs = max((len(t.mier) for t in results.tasks), default=0)
+        rank_zero_info(
+            f"adapt done: {summary['tasks']} {results.family} test tasks, MIER-wR mean "
+            f"{summary['mier_wr_mean']:.2f}, MIER mean {summary['mier_mean']:.2f} after {epochs} "
+            f"relabeling epochs, from {results.checkpoint}"
+        )
+        rank_zero_info(
+            f"adapt results in {run_dir}: {files}; per-task checkpoints in task_<i>/checkpoints/"
+        )
 
 
 def adapt_kwargs(cfg: Any) -> dict[str, Any]:

@@ -225,8 +225,15 @@ def test_adapt_on_a_family_without_test_tasks_says_so_first(run_cli):
     assert "family 'cheetah-dir' has no test tasks" in str(exc.value)
 
 
-def test_adapt_follows_default_root_dir(run_cli, checkpoint, tmp_path):
+def test_adapt_follows_default_root_dir_and_ends_with_a_summary(
+    run_cli, checkpoint, tmp_path, caplog
+):
     cli = _adapt(run_cli, checkpoint, "--tasks", "3", "--trainer.default_root_dir", tmp_path / "s")
+    result = json.loads((Path(cli.trainer.log_dir) / "results.json").read_text())["tasks"][0]
+    assert (
+        f"adapt done: 1 point-rotated test tasks, MIER-wR mean {result['mier_wr']:.2f}, MIER mean "
+        f"{result['mier'][-1]:.2f} after 2 relabeling epochs, from {checkpoint}" in caplog.text
+    )
     run = tmp_path / "s" / "lightning_logs" / "point-rotated" / "adapt_0"
     assert Path(cli.trainer.log_dir) == run and (run / "results.json").is_file()
     assert (run / "task_03" / "checkpoints" / "last.ckpt").is_file()
