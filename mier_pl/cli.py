@@ -133,64 +133,26 @@ class MIERCLI(LightningCLI):
                 )
             except ValueError as err:
                 raise SystemExit(f"error: {err}") from None
-            shape, other = runs.compare(runs.checkpoint_settings(checkpoint), self._settings(cfg))
-            if shape:
-                raise SystemExit(
-                    f"error: checkpoint {path} cannot be resumed with this config, whose networks "
-                    f"or replay differ: {runs.describe(shape)}; resume with the config of the run "
-                    "that wrote it, or start a new run without --ckpt_path"
-                )
-            if other:
-                print(f"resume: this config changes {runs.describe(other)}")
-
-    @staticmethod
-    def _settings(cfg) -> dict:
-        """This config's settings in :func:`mier_pl.resume.checkpoint_settings`'s form."""
-        init_args = cfg.model.get("init_args")
-        init_args = init_args.as_dict() if init_args is not None else {}
-        return {
-            **runs.model_settings(cfg.model.class_path, init_args),
-            "data.capacity": cfg.data.capacity,
-        }
+            try:
+                changed = runs.check_resumable(checkpoint, runs.config_settings(cfg), str(path))
+            except ValueError as err:
+                raise SystemExit(f"error: {err}") from None
+            if changed:
+                print(f"resume: this config changes {runs.describe(changed)}")
 
     def _resolve_last(self, cfg, tb) -> str | None:
-        """``--ckpt_path last``: the newest ``last.ckpt`` this config's run wrote (in
-        ``--checkpoint.dirpath`` if given) whose networks fit this config. The resumed run
-        keeps logging into that run's directory, so its curves continue where they stopped."""
+        """``--ckpt_path last`` (:func:`mier_pl.resume.find_last`); the resumed run keeps
+        logging into that run's directory, so its curves continue where they stopped."""
         run_root = Path(tb.init_args["save_dir"], tb.init_args["name"])
-        dirpath = cfg.checkpoint.get("dirpath")
-        where = Path(dirpath) if dirpath else run_root
-        found = runs.last_checkpoints(run_root, dirpath)
-        if not found:
-            print(f"no last.ckpt under {where}/: starting a new run")
+        try:
+            found = runs.find_last(run_root, cfg, self._read_checkpoint)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
+        if found is None:
             return None
-        current = self._settings(cfg)
-        misfits: list[tuple[Path, dict]] = []
-        for path in found:
-            checkpoint = self._read_checkpoint(path)
-            saved_family = (checkpoint.get("mier") or {}).get("family")
-            shape, _ = runs.compare(runs.checkpoint_settings(checkpoint), current)
-            if saved_family not in (None, cfg.data.family):
-                shape = {"data.family": (saved_family, cfg.data.family), **shape}
-            if not shape:
-                break
-            misfits.append((path, shape))
-        else:
-            newest, shape = misfits[0]
-            raise SystemExit(
-                f"error: --ckpt_path last: no run under {where} fits this config; the newest, "
-                f"{newest}, differs in {runs.describe(shape)}. Resume it with its own config "
-                f"({newest.parent.parent / 'config.yaml'}) or start a new run without --ckpt_path"
-            )
-        if misfits:
-            print(
-                f"--ckpt_path last: skipped {len(misfits)} newer run(s) whose networks differ "
-                f"from this config (newest: {misfits[0][0]}, {', '.join(misfits[0][1])})"
-            )
-        run_dir = runs.run_dir_of(path, run_root, dirpath)
-        if run_dir is not None:
-            version = run_dir.name.removeprefix("version_")
-            tb.init_args["version"] = int(version) if version.isdigit() else version
+        path, version = found
+        if version is not None:
+            tb.init_args["version"] = version
         print(f"resuming from {path}")
         return str(path)
 

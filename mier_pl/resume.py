@@ -17,7 +17,7 @@ import dataclasses
 import importlib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,72 @@ def checkpoint_settings(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     if replay is not None:
         out["data.capacity"] = int(replay["capacity"])
     return out
+
+
+def config_settings(cfg: Any) -> dict[str, Any]:
+    """A parsed ``fit`` config's settings in :func:`checkpoint_settings`'s form."""
+    init_args = cfg.model.get("init_args")
+    init_args = init_args.as_dict() if init_args is not None else {}
+    return {**model_settings(cfg.model.class_path, init_args), "data.capacity": cfg.data.capacity}
+
+
+def check_resumable(checkpoint: Mapping[str, Any], current: Mapping[str, Any], path: str) -> dict:
+    """Raise ``ValueError`` naming the keys when ``checkpoint`` cannot be loaded into what
+    ``current`` builds; return the other settings this config changes (to report)."""
+    shape, other = compare(checkpoint_settings(checkpoint), current)
+    if shape:
+        raise ValueError(
+            f"checkpoint {path} cannot be resumed with this config, whose networks or replay "
+            f"differ: {describe(shape)}; resume with the config of the run that wrote it, or "
+            "start a new run without --ckpt_path"
+        )
+    return other
+
+
+def find_last(
+    run_root: Path, cfg: Any, read: Callable[[Path], Mapping[str, Any]]
+) -> tuple[Path, int | str | None] | None:
+    """``--ckpt_path last``: ``(checkpoint, logger version)`` of the newest ``last.ckpt`` this
+    config's run wrote (in ``--checkpoint.dirpath`` if given, else under ``run_root``) whose
+    family, networks and replay fit this config; ``None`` (and a notice) when there is none.
+
+    Newer runs of other shapes (a ``conf/debug.yaml`` run, say) are skipped with a notice; when
+    no run fits, ``ValueError`` names the newest one and how it differs.
+    """
+    dirpath = cfg.checkpoint.get("dirpath")
+    where = Path(dirpath) if dirpath else run_root
+    found = last_checkpoints(run_root, dirpath)
+    if not found:
+        print(f"no last.ckpt under {where}/: starting a new run")
+        return None
+    current = config_settings(cfg)
+    misfits: list[tuple[Path, dict]] = []
+    for path in found:
+        checkpoint = read(path)
+        shape, _ = compare(checkpoint_settings(checkpoint), current)
+        saved_family = (checkpoint.get("mier") or {}).get("family")
+        if saved_family not in (None, cfg.data.family):
+            shape = {"data.family": (saved_family, cfg.data.family), **shape}
+        if not shape:
+            break
+        misfits.append((path, shape))
+    else:
+        newest, shape = misfits[0]
+        raise ValueError(
+            f"--ckpt_path last: no run under {where} fits this config; the newest, {newest}, "
+            f"differs in {describe(shape)}. Resume it with its own config "
+            f"({newest.parent.parent / 'config.yaml'}) or start a new run without --ckpt_path"
+        )
+    if misfits:
+        print(
+            f"--ckpt_path last: skipped {len(misfits)} newer run(s) whose networks differ from "
+            f"this config (newest: {misfits[0][0]}, {', '.join(misfits[0][1])})"
+        )
+    run_dir = run_dir_of(path, run_root, dirpath)
+    if run_dir is None:
+        return path, None
+    version = run_dir.name.removeprefix("version_")
+    return path, int(version) if version.isdigit() else version
 
 
 def compare(

@@ -58,8 +58,8 @@ def _no_space(path: Path, needed: int) -> CheckpointError:
     return CheckpointError(
         errno.ENOSPC,
         f"no space left to write {path.name} in {path.parent}: {needed} bytes needed, {free} "
-        f"free; {describe_previous(path)}. Free space there (or move the run with "
-        "--trainer.default_root_dir) and resume with --ckpt_path last",
+        f"free; {describe_previous(path)}. Free space there and resume with --ckpt_path last "
+        "(or copy the run to a disk with room and resume it there)",
     )
 
 
