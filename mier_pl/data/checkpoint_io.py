@@ -63,12 +63,20 @@ def _no_space(path: Path, needed: int) -> CheckpointError:
     )
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+def previous_path(path: str | os.PathLike) -> Path:
+    """Where :func:`atomic_save` with ``keep_previous`` keeps the file it replaced."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def atomic_save(obj: Any, path: str | os.PathLike, keep_previous: bool = False) -> None:
     """``torch.save`` ``obj`` to ``path`` so that ``path`` is always a complete file: old or new.
 
     The bytes go to a hidden temporary file beside ``path``, are fsynced, and the file is renamed
     over ``path`` (then the directory is fsynced, so the rename survives a power cut). A disk
     without room for the whole file raises :class:`CheckpointError` before ``path`` is touched.
+    ``keep_previous`` first renames the old file to :func:`previous_path` (DDP replay shards:
+    if rank 0 then fails to write ``last.ckpt``, the previous one still has its shards).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +91,8 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous and path.is_file():
+            os.replace(path, previous_path(path))
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)

@@ -62,24 +62,55 @@ def test_too_little_free_space_is_refused_before_the_file_is_touched(tmp_path, m
     assert read_checkpoint(path)["global_step"] == 8
 
 
-def test_ddp_replay_shard_goes_through_the_atomic_writer(tmp_path, monkeypatch):
-    """Rank 1 writes its replay beside last.ckpt with the same full-disk guarantee."""
+def _ddp_datamodule(rank: int, directory: Path, others_ok: bool = True):
     from mier_pl.data.datamodule import ReplayDataModule
 
     dm = ReplayDataModule(family="point-goal", capacity=100)
-    dm.build("cpu", rank=1, world_size=2)
+    dm.build("cpu", rank=rank, world_size=2)
+    # Lightning's DDP strategy all-reduces the decision; here the other rank's is given.
+    strategy = SimpleNamespace(reduce_boolean_decision=lambda ok: ok and others_ok)
     dm.trainer = SimpleNamespace(
-        global_step=8, checkpoint_callback=SimpleNamespace(dirpath=str(tmp_path))
+        global_step=8,
+        ckpt_path=None,
+        strategy=strategy,
+        checkpoint_callback=SimpleNamespace(dirpath=str(directory)),
     )
+    return dm
+
+
+def test_ddp_replay_shards_keep_the_previous_checkpoints_shard(tmp_path, monkeypatch):
+    """Rank 1's replay goes through the atomic writer and keeps the shard it replaces, so the
+    previous last.ckpt stays loadable if rank 0 then fails; a shard that cannot be written
+    stops the save before last.ckpt is replaced."""
+    dm = _ddp_datamodule(1, tmp_path)
+    dm.collector.env_steps = 50
+    saved_at_8 = dm.state_dict()
+    assert saved_at_8["collector"]["env_steps"] == 50
+    dm.collector.env_steps = 123  # rank 1 collects before the next save
+    dm.trainer.global_step = 12
     dm.state_dict()
     shard = tmp_path / "replay_rank1.pt"
-    assert read_checkpoint(shard)["global_step"] == 8
+    assert read_checkpoint(shard)["global_step"] == 12
+    assert read_checkpoint(tmp_path / "replay_rank1.prev.pt")["global_step"] == 8
 
-    dm.trainer.global_step = 12
+    # Rank 0's write of step 12 failed, so last.ckpt is still step 8's (rank 0's own replay:
+    # 999 steps): rank 1 resumes from its step-8 shard, not the newer one.
+    rank0_state = {**saved_at_8, "collector": {**saved_at_8["collector"], "env_steps": 999}}
+    fresh = _ddp_datamodule(1, tmp_path)
+    fresh.load_state_dict(rank0_state)
+    assert fresh.collector.env_steps == 50
+
+    dm.trainer.global_step = 16
     monkeypatch.setattr(checkpoint_io.os, "fsync", _full_disk)
-    with pytest.raises(CheckpointError, match=r"replay_rank1.pt \(step 8\) is intact"):
+    with pytest.raises(CheckpointError, match=r"replay_rank1.pt \(step 12\) is intact"):
         dm.state_dict()
-    assert read_checkpoint(shard)["global_step"] == 8
+    assert read_checkpoint(shard)["global_step"] == 12
+
+
+def test_rank_0_does_not_replace_last_ckpt_when_a_shard_failed(tmp_path):
+    dm = _ddp_datamodule(0, tmp_path, others_ok=False)
+    with pytest.raises(CheckpointError, match="another rank could not write its replay shard"):
+        dm.state_dict()
 
 
 def test_damaged_and_code_holding_files_get_one_line(tmp_path):
