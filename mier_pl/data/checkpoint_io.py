@@ -58,8 +58,8 @@ def _no_space(path: Path, needed: int) -> CheckpointError:
     return CheckpointError(
         errno.ENOSPC,
         f"no space left to write {path.name} in {path.parent}: {needed} bytes needed, {free} "
-        f"free; {describe_previous(path)}. Free space there and resume with --ckpt_path last "
-        "(or copy the run to a disk with room and resume it there)",
+        f"free; {describe_previous(path)}. Free space there (or copy the run to a disk with "
+        "room) and resume: fit --ckpt_path last, adapt --resume <its adapt_<n> directory>",
     )
 
 

@@ -246,3 +246,23 @@ def test_adapt_refuses_a_damaged_checkpoint_in_one_line(run_cli, checkpoint, tmp
     with pytest.raises(SystemExit) as exc:
         _adapt(run_cli, cut)
     assert str(exc.value).startswith(f"error: checkpoint {cut} is damaged (1000 bytes")
+
+
+def test_a_full_disk_during_a_tasks_checkpoint_stops_in_one_line(
+    run_cli, checkpoint, tmp_path, monkeypatch
+):
+    import errno
+
+    from mier_pl.data import checkpoint_io
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_io.os, "fsync", full_disk)
+    with pytest.raises(SystemExit) as exc:
+        _adapt(run_cli, checkpoint, "--tasks", "1")
+    task_dir = tmp_path / "lightning_logs" / "point-rotated" / "adapt_0" / "task_01" / "checkpoints"
+    msg = str(exc.value)
+    assert msg.startswith(f"error: no space left to write last.ckpt in {task_dir}: ")
+    assert "no previous last.ckpt exists there yet" in msg and "\n" not in msg
+    assert not list(task_dir.iterdir())  # the temporary file is gone
