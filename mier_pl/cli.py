@@ -95,6 +95,10 @@ class MIERCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
+        try:  # the adapt: group's checks across fields (ranges were checked when parsing)
+            adapt_kwargs(cfg)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
         if cfg.get("torch_threads"):
             torch.set_num_threads(cfg.torch_threads)
         if cfg.get("matmul_precision"):

@@ -233,6 +233,16 @@ def test_out_of_range_setting_is_refused_in_one_line_before_any_run(
     assert not (tmp_path / "lightning_logs").exists()  # no empty version_<n>/ left behind
 
 
+def test_settings_that_clash_are_refused_before_any_run(run_cli, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        _fit(run_cli, "point_goal.yaml", "--adapt.adapt_steps", "2")
+    assert str(exc.value) == (
+        "error: --adapt.adapt_steps 2 with --adapt.val_fraction 0.2 leaves an empty adapt or "
+        "validation split; collect more"
+    )
+    assert not (tmp_path / "lightning_logs").exists()
+
+
 def test_yaml_syntax_error_names_the_file(run_cli, capsys, tmp_path):
     bad = tmp_path / "broken.yaml"
     bad.write_text("data:\n  batch_size: [1\n")
