@@ -10,13 +10,13 @@ error keeps jsonargparse's own message.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
-from jsonargparse import ArgumentParser
 from pytorch_lightning.cli import LightningArgumentParser
 
 from mier_pl.ranges import RESTRICTION, out_of_range
@@ -29,9 +29,9 @@ _GIVEN = re.compile(r"^\s*Given value: (.*)$")
 
 def _is_dataclass_path(class_path: str) -> bool:
     module, _, name = class_path.rpartition(".")
-    try:
-        return dataclasses.is_dataclass(getattr(sys.modules.get(module), name, None))
-    except TypeError:
+    try:  # jsonargparse has imported it already to report on it
+        return dataclasses.is_dataclass(getattr(importlib.import_module(module), name, None))
+    except (ImportError, ValueError):
         return False
 
 
@@ -98,12 +98,13 @@ class MIERArgumentParser(LightningArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         short = condense(message)
-        if short is None or not self.exit_on_error:
+        if short is None:
             super().error(message, ex)
-        self._fail(short)
+        self._fail(short, ex)
 
-    def _fail(self, message: str) -> NoReturn:
+    def _fail(self, message: str, ex: Exception | None = None) -> NoReturn:
+        """``error: <message>`` alone (no usage block) and exit 2; raise when not exiting."""
         if not self.exit_on_error:
-            ArgumentParser.error(self, message)
+            super().error(message, ex)  # raises ArgumentError(message)
         sys.stderr.write(f"error: {message}\n")
         self.exit(2)
