@@ -98,13 +98,13 @@ class MIERArgumentParser(LightningArgumentParser):
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         short = condense(message)
-        if short is None:
+        if short is None or not self.exit_on_error:
+            # A parser that does not exit is nested (a subclass's or a dataclass's): the
+            # enclosing parser reports, and needs the full message to name the whole key.
             super().error(message, ex)
-        self._fail(short, ex)
+        self._fail(short)
 
-    def _fail(self, message: str, ex: Exception | None = None) -> NoReturn:
-        """``error: <message>`` alone (no usage block) and exit 2; raise when not exiting."""
-        if not self.exit_on_error:
-            super().error(message, ex)  # raises ArgumentError(message)
+    def _fail(self, message: str) -> NoReturn:
+        """``error: <message>`` alone (no usage block), exit status 2."""
         sys.stderr.write(f"error: {message}\n")
         self.exit(2)
