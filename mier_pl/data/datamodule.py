@@ -244,18 +244,19 @@ class ReplayDataModule(pl.LightningDataModule):
                     f"{', '.join(map(str, candidates))}); keep the replay_rank<k>.pt files "
                     "beside the checkpoint when moving it"
                 )
-            # The shard of this checkpoint's step (the .prev one when a later save stopped).
-            local = next(
-                (s for s in found.values() if s.get("global_step") == state.get("global_step")),
+            # The shard of this checkpoint's step (the .prev one when a later save stopped);
+            # mmap above reads only the step, the chosen shard is then read in full.
+            shard = next(
+                (c for c, s in found.items() if s.get("global_step") == state.get("global_step")),
                 None,
             )
-            if local is None:
+            if shard is None:
                 steps = ", ".join(f"{c} (step {s.get('global_step')})" for c, s in found.items())
                 raise ValueError(
                     f"no replay shard of rank {self.rank} is from the checkpoint's step "
                     f"{state.get('global_step')} (found {steps}); the save was interrupted"
                 )
-            state = local
+            state = read_checkpoint(shard)
         self.buffer.load_state_dict(state["replay"])
         self.collector.load_state_dict(state["collector"])
         rng = state["rng"]
