@@ -9,9 +9,11 @@ LightningCLI turns its signature into the subcommand's arguments (the same mecha
 :class:`~mier_pl.callbacks.relabel.RelabelCallback`. The checkpoint file is only read.
 
 A run writes ``lightning_logs/<family>/adapt_<n>/``: ``results.{csv,json}``, ``returns.png``,
-``comparison.png``, TensorBoard/CSV logs of the summary, and ``task_<i>/`` with each task's
-logs, ``result.json`` and ``checkpoints/last.ckpt`` (so ``--resume`` can pick an interrupted
-run up: finished tasks are read back, an unfinished one continues from its last epoch).
+``comparison.png``, TensorBoard/CSV logs of the summary, ``adapt_run.json`` (the checkpoint's
+SHA-256 and the settings) and ``task_<i>/`` with each task's logs, ``result.json`` and
+``checkpoints/last.ckpt`` (so ``--resume`` can pick an interrupted run up: finished tasks are
+read back, an unfinished one continues from its last epoch; a resume with another checkpoint
+or other settings is refused, so one run's results never mix two).
 
 Like ``cli.py`` this is the top of the import graph: it alone joins modules and callbacks.
 """
@@ -21,6 +23,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import functools
+import hashlib
+import json
 import logging
 import os
 import re
@@ -29,13 +34,13 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 
 from mier_pl.callbacks.relabel import RelabelCallback
 from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.data.checkpoint_io import AtomicCheckpointIO, read_checkpoint
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.relabel import AdaptConfig
 from mier_pl.data.rollout import Collector
@@ -54,6 +59,7 @@ from mier_pl.results import (
 )
 
 TASK_RESULT = "result.json"
+RUN_RECORD = "adapt_run.json"
 
 
 # ------------------------------------------------------------------ checks
@@ -86,6 +92,13 @@ def check_adapt_checkpoint(
     """Raise ``ValueError`` naming the fix unless ``checkpoint`` is a meta-trained run of
     ``family`` that holds its train replay (the relabeling source)."""
     check_checkpoint_family(checkpoint, family, obs_dim, act_dim, path)
+    trained = (checkpoint.get("hyper_parameters") or {}).get("_class_path", "")
+    if trained and not trained.endswith(".MIERModule"):
+        raise ValueError(
+            f"checkpoint {path} is from a {trained.rsplit('.', 1)[-1]} run, which meta-trains the "
+            "model alone and has no policy to adapt; pass the last.ckpt of a MIER fit run "
+            "(without conf/model_only.yaml)"
+        )
     if (checkpoint.get("hyper_parameters") or {}).get("context_source") == "oracle":
         raise ValueError(
             f"checkpoint {path} is an oracle-context run: its policy is told the test task, so "
@@ -104,7 +117,10 @@ def check_adapt_checkpoint(
 def parse_tasks(spec: str | int | None, num_test_tasks: int, family: str) -> list[int]:
     """``"0,3,7"`` (or None: all) → test-task indices, checked against the family's count."""
     if num_test_tasks == 0:
-        raise ValueError(f"family {family!r} has no test tasks; adapt runs on test tasks (spec §6)")
+        raise ValueError(
+            f"family {family!r} has no test tasks, and adapt runs on test tasks (spec §6); "
+            "pick a family with test tasks (README, Task families)"
+        )
     if spec is None or spec == "":
         return list(range(num_test_tasks))
     try:
@@ -117,6 +133,55 @@ def parse_tasks(spec: str | int | None, num_test_tasks: int, family: str) -> lis
     if bad or not ids:
         raise ValueError(f"--tasks {spec}: {family} has test tasks 0..{num_test_tasks - 1}")
     return list(dict.fromkeys(ids))
+
+
+@functools.lru_cache(maxsize=4)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def run_record(ckpt_path: str | Path, family: str, settings: AdaptConfig) -> dict[str, Any]:
+    """What makes an adapt run's tasks comparable: the family, the checkpoint (by content, so a
+    moved file still matches and a rewritten one does not) and Algorithm 2's settings."""
+    stat = Path(ckpt_path).stat()
+    return {
+        "family": family,
+        "checkpoint": str(ckpt_path),
+        "checkpoint_sha256": _sha256(
+            str(Path(ckpt_path).resolve()), stat.st_size, stat.st_mtime_ns
+        ),
+        "settings": settings.as_dict(),
+    }
+
+
+def check_resume(run_dir: str | Path, record: dict[str, Any]) -> None:
+    """Raise ``ValueError`` naming every difference when ``run_dir`` was started with another
+    checkpoint, family or settings than ``record`` (a run without a record has nothing to check)."""
+    path = Path(run_dir) / RUN_RECORD
+    if not path.is_file():
+        return
+    saved = json.loads(path.read_text())
+    diffs = []
+    if saved.get("family") != record["family"]:
+        diffs.append(f"family {saved.get('family')!r} → {record['family']!r}")
+    if saved.get("checkpoint_sha256") != record["checkpoint_sha256"]:
+        diffs.append(
+            f"checkpoint {saved.get('checkpoint')} (sha256 {str(saved.get('checkpoint_sha256'))[:12]}) "
+            f"→ {record['checkpoint']} (sha256 {record['checkpoint_sha256'][:12]})"
+        )
+    old, new = saved.get("settings", {}), record["settings"]
+    diffs += [
+        f"adapt.{k} {old.get(k)!r} → {new.get(k)!r}"
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
+    ]
+    if diffs:
+        raise ValueError(
+            f"--resume {run_dir} was started with other input: {'; '.join(diffs)}. Resume it "
+            f"with the checkpoint and settings recorded in {path}, or start a new adapt run "
+            "(without --resume)"
+        )
 
 
 def describe_task(task: Any) -> str:
@@ -185,7 +250,10 @@ class MIERTrainer(Trainer):
         dm = datamodule
         if not ckpt_path or not Path(ckpt_path).is_file():
             raise ValueError(missing_checkpoint_message(dm.family, ckpt_path))
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        record = run_record(ckpt_path, dm.family, settings)
+        if resume:
+            check_resume(resume, record)
+        checkpoint = read_checkpoint(ckpt_path)
         check_adapt_checkpoint(checkpoint, str(ckpt_path), dm.family, dm.obs_dim, dm.act_dim)
         task_ids = parse_tasks(tasks, dm.num_test_tasks, dm.family)
         if not isinstance(model, MIERModule):
@@ -203,6 +271,8 @@ class MIERTrainer(Trainer):
 
         run_dir = Path(resume) if resume else self._run_dir(dm.family)
         run_dir.mkdir(parents=True, exist_ok=True)
+        if self.is_global_zero and not (run_dir / RUN_RECORD).is_file():
+            (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
         results = AdaptResults(dm.family, str(ckpt_path), settings.as_dict())
         base_seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
         for i in task_ids:
@@ -283,6 +353,7 @@ class MIERTrainer(Trainer):
                 num_sanity_val_steps=0,
                 log_every_n_steps=self.log_every_n_steps,
                 default_root_dir=str(task_dir),
+                plugins=[AtomicCheckpointIO()],
             )
             last = task_dir / "checkpoints" / "last.ckpt"
             trainer.fit(module, ckpt_path=str(last) if resume and last.is_file() else None)
@@ -355,7 +426,16 @@ class MIERTrainer(Trainer):
         files = ", ".join(
             n for n in ("results.csv", "results.json", "returns.png", "comparison.png")
         )
-        rank_zero_info(f"adapt results in {run_dir}: {files}")
+        summary = results.summary()
+        epochs = max((len(t.mier) for t in results.tasks), default=0)
+        rank_zero_info(
+            f"adapt done: {summary['tasks']} {results.family} test tasks, MIER-wR mean "
+            f"{summary['mier_wr_mean']:.2f}, MIER mean {summary['mier_mean']:.2f} after {epochs} "
+            f"relabeling epochs, from {results.checkpoint}"
+        )
+        rank_zero_info(
+            f"adapt results in {run_dir}: {files}; per-task checkpoints in task_<i>/checkpoints/"
+        )
 
 
 def adapt_kwargs(cfg: Any) -> dict[str, Any]:

@@ -20,22 +20,31 @@ from lightning_fabric.utilities.device_parser import _select_auto_accelerator
 from pytorch_lightning import LightningModule
 from pytorch_lightning.accelerators import AcceleratorRegistry, MPSAccelerator
 from pytorch_lightning.callbacks import RichProgressBar
-from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
+from pytorch_lightning.plugins.io import CheckpointIO
 
+from mier_pl import resume as runs
 from mier_pl.adapt import (
     MIERTrainer,
     adapt_kwargs,
     check_adapt_checkpoint,
+    check_resume,
     missing_checkpoint_message,
     next_run_version,
     parse_tasks,
+    run_record,
 )
 from mier_pl.callbacks.checkpoint import LastCheckpoint
+from mier_pl.callbacks.resume import ConfiguredOptimizerSettings
+from mier_pl.data.checkpoint_io import AtomicCheckpointIO, CheckpointError, read_checkpoint
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.relabel import AdaptConfig
 from mier_pl.loggers import TensorBoardCSVLogger
 from mier_pl.modules.base import check_checkpoint_family
+from mier_pl.modules.mier import MIERModule
+from mier_pl.parser import MIERArgumentParser
 from mier_pl.precision import Precision
+from mier_pl.ranges import PositiveInt
 
 
 class MIERCLI(LightningCLI):
@@ -61,7 +70,7 @@ class MIERCLI(LightningCLI):
             parser.link_arguments(source, target, apply_on="instantiate")
         parser.add_argument(
             "--torch_threads",
-            type=int | None,
+            type=PositiveInt | None,
             default=None,
             help="torch.set_num_threads for the run (None: torch's default). Small nets on a "
             "CPU shared with env stepping often run fastest with 1.",
@@ -89,38 +98,33 @@ class MIERCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
+        try:  # the adapt: group's checks across fields (ranges were checked when parsing)
+            adapt_kwargs(cfg)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
         if cfg.get("torch_threads"):
             torch.set_num_threads(cfg.torch_threads)
         if cfg.get("matmul_precision"):
             torch.set_float32_matmul_precision(cfg.matmul_precision)
         logger = cfg.trainer.get("logger")
         tb = None
-        # Runs of a family land in lightning_logs/<family>/version_<n>.
+        # Runs of a family land in <default_root_dir>/lightning_logs/<family>/version_<n>, as
+        # Lightning's own default logger does; an explicit save_dir still wins.
         for item in logger if isinstance(logger, list) else [logger]:
             if getattr(item, "class_path", "").endswith("TensorBoardCSVLogger"):
                 tb = item
                 if item.init_args.get("name") in (None, "mier"):
                     item.init_args["name"] = cfg.data.family
+                if item.init_args.get("save_dir") is None:
+                    root = cfg.trainer.get("default_root_dir") or "."
+                    item.init_args["save_dir"] = str(Path(root, "lightning_logs"))
         if self.subcommand == "adapt":
             self._check_adapt(cfg, logger)
             return
         set_multi_device_strategy(cfg.trainer)
         ckpt = cfg.get("ckpt_path")
         if ckpt == "last" and tb is not None:
-            # "last" = the newest last.ckpt of this family's runs; the resumed run keeps
-            # logging into that run's directory, so its curves continue where they stopped.
-            run_root = Path(tb.init_args.get("save_dir") or "lightning_logs") / tb.init_args["name"]
-            found = sorted(
-                run_root.glob("version_*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime
-            )
-            if found:
-                cfg.ckpt_path = ckpt = str(found[-1])
-                version = found[-1].parent.parent.name.removeprefix("version_")
-                tb.init_args["version"] = int(version) if version.isdigit() else version
-                print(f"resuming from {ckpt}")
-            else:
-                print(f"no last.ckpt under {run_root}/: starting a new run")
-                cfg.ckpt_path = ckpt = None
+            cfg.ckpt_path = ckpt = self._resolve_last(cfg, tb)
         if ckpt and ckpt not in ("last", "hpc", "best", "registry"):
             path = Path(ckpt)
             if not path.is_file():
@@ -129,8 +133,7 @@ class MIERCLI(LightningCLI):
                     f"(lightning_logs/{cfg.data.family}/version_<n>/checkpoints/last.ckpt) or "
                     "--ckpt_path last to resume the newest run of this config"
                 )
-            # mmap: only the small metadata is read, not the replay tensors.
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            checkpoint = self._read_checkpoint(path)
             data = ReplayDataModule(family=cfg.data.family, family_seed=cfg.data.family_seed)
             try:
                 check_checkpoint_family(
@@ -138,26 +141,70 @@ class MIERCLI(LightningCLI):
                 )
             except ValueError as err:
                 raise SystemExit(f"error: {err}") from None
+            try:
+                changed = runs.check_resumable(checkpoint, runs.config_settings(cfg), str(path))
+            except ValueError as err:
+                raise SystemExit(f"error: {err}") from None
+            if changed:
+                print(f"resume: this config changes {runs.describe(changed)}")
 
-    def _check_adapt(self, cfg, logger) -> None:
-        """Refuse bad ``adapt`` input before any compute; point the logger at adapt_<n>/."""
-        data = ReplayDataModule(family=cfg.data.family, family_seed=cfg.data.family_seed)
-        ckpt = cfg.get("ckpt_path")
-        if not ckpt or not Path(ckpt).is_file():
-            raise SystemExit(f"error: {missing_checkpoint_message(data.family, ckpt)}")
-        # mmap: only the metadata and the replay counters are read.
-        checkpoint = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
+    def _resolve_last(self, cfg, tb) -> str | None:
+        """``--ckpt_path last`` (:func:`mier_pl.resume.find_last`); the resumed run keeps
+        logging into that run's directory, so its curves continue where they stopped."""
+        run_root = Path(tb.init_args["save_dir"], tb.init_args["name"])
         try:
-            check_adapt_checkpoint(checkpoint, str(ckpt), data.family, data.obs_dim, data.act_dim)
+            found = runs.find_last(run_root, cfg, self._read_checkpoint)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
+        if found is None:
+            return None
+        path, version = found
+        if version is not None:
+            tb.init_args["version"] = version
+        print(f"resuming from {path}")
+        return str(path)
+
+    def _parse_ckpt_path(self) -> None:
+        """``fit``: keep this config's model settings (Lightning's version replaces them with the
+        checkpoint's, silently dropping any given at resume); ``before_instantiate_classes``
+        compares the two instead. ``adapt``: check the input, then take the checkpoint's model
+        settings as Lightning does (adapt uses the meta-trained model as it was trained)."""
+        if self.config.get("subcommand") == "adapt":
+            self._check_adapt_input(self.config["adapt"])
+            super()._parse_ckpt_path()
+
+    def _check_adapt_input(self, cfg) -> None:
+        """Refuse bad ``adapt`` input before anything is loaded or built, cheapest check first."""
+        data = ReplayDataModule(family=cfg.data.family, family_seed=cfg.data.family_seed)
+        try:
             parse_tasks(cfg.get("tasks"), data.num_test_tasks, data.family)
         except ValueError as err:
             raise SystemExit(f"error: {err}") from None
+        ckpt = cfg.get("ckpt_path")
+        if not ckpt or not Path(ckpt).is_file():
+            root = cfg.trainer.get("default_root_dir") or "."
+            raise SystemExit(f"error: {missing_checkpoint_message(data.family, ckpt, root)}")
+        # mmap: only the metadata and the replay counters are read.
+        checkpoint = self._read_checkpoint(ckpt)
+        try:
+            check_adapt_checkpoint(checkpoint, str(ckpt), data.family, data.obs_dim, data.act_dim)
+        except ValueError as err:
+            raise SystemExit(f"error: {err}") from None
+
+    def _check_adapt(self, cfg, logger) -> None:
+        """Refuse a bad ``--resume``; point the logger at adapt_<n>/ (or the resumed run)."""
         resume = cfg.get("resume")
         if resume and not Path(resume).is_dir():
             raise SystemExit(
                 f"error: --resume {resume} is not a directory; "
-                f"pass lightning_logs/{data.family}/adapt_<n>"
+                f"pass lightning_logs/{cfg.data.family}/adapt_<n>"
             )
+        if resume:
+            settings = adapt_kwargs(cfg)["settings"]
+            try:
+                check_resume(resume, run_record(cfg.ckpt_path, cfg.data.family, settings))
+            except ValueError as err:
+                raise SystemExit(f"error: {err}") from None
         # An adapt run is lightning_logs/<family>/adapt_<n>/ (or the run it resumes).
         for item in logger if isinstance(logger, list) else [logger]:
             if getattr(item, "class_path", "").endswith("TensorBoardCSVLogger"):
@@ -176,7 +223,7 @@ class MIERCLI(LightningCLI):
             Path(logger.log_dir).mkdir(parents=True, exist_ok=True)
             self._parser("adapt").save(
                 self.config["adapt"],
-                Path(logger.log_dir) / "config.yaml",
+                Path(logger.log_dir) / runs.config_name(Path(logger.log_dir)),
                 skip_none=False,
                 overwrite=True,
             )
@@ -192,21 +239,52 @@ class MIERCLI(LightningCLI):
             ckpt = (
                 trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
             )
+            # The progress bar shows the epoch before the last one's metrics; this is the last.
+            metrics = trainer.callback_metrics
+            summary = [f"fit done after epoch {trainer.current_epoch - 1}"]
+            for key, label in (
+                ("progress/env_steps", "env steps"),
+                ("train/episode_return", "train return"),
+                ("eval/train_return", "eval train return"),
+                ("eval/test_return_mier_wr", "MIER-wR test return"),
+            ):
+                if key in metrics:
+                    value = float(metrics[key])
+                    summary.append(
+                        f"{label} {value:.0f}" if "steps" in key else f"{label} {value:.2f}"
+                    )
+            print(", ".join(summary))
             print(f"logs: {log_dir}  (tensorboard --logdir {Path(log_dir).parent})")
             if ckpt:
-                print(
-                    f"checkpoint: {ckpt}  (resume: --ckpt_path last; test time: adapt --ckpt_path {ckpt})"
-                )
+                hint = "resume: --ckpt_path last"
+                if isinstance(self.model, MIERModule):  # a model-only run has no policy to adapt
+                    hint += f"; test time: adapt --ckpt_path {ckpt}"
+                print(f"checkpoint: {ckpt}  ({hint})")
         # Leave no gloo/NCCL threads for interpreter shutdown: a rank that exits with its
         # process group alive can abort in teardown ("terminate called without an active
         # exception", exit code -6 after a finished fit; seen once in the DDP test).
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
 
+    @staticmethod
+    def _read_checkpoint(path: str | Path) -> dict:
+        try:
+            return read_checkpoint(path, mmap=True)  # mmap: only the metadata is read
+        except CheckpointError as err:
+            raise SystemExit(f"error: {err}") from None
+
     def _instantiate_trainer(self, config: dict, callbacks: list):
         # Rich bar unless the user turned bars off (a bar in callbacks would then be an error).
         if config.get("enable_progress_bar") is not False:
             callbacks = [*callbacks, RichProgressBar(leave=True)]
+        if self.subcommand == "fit":
+            callbacks = [*callbacks, ConfiguredOptimizerSettings()]
+        # Checkpoints written beside their destination and renamed (data/checkpoint_io.py),
+        # unless the user chose a checkpoint plugin of their own.
+        plugins = config.get("plugins") or []
+        plugins = plugins if isinstance(plugins, list) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            config = {**config, "plugins": [*plugins, AtomicCheckpointIO()]}
         return super()._instantiate_trainer(config, callbacks)
 
 
@@ -258,21 +336,45 @@ def set_multi_device_strategy(trainer) -> None:
         trainer.strategy = MULTI_DEVICE_STRATEGY
 
 
+class RunConfig(SaveConfigCallback):
+    """``config.yaml`` for a new run, ``config.resume-<k>.yaml`` for its k-th resume: the
+    original record of a resumed run is never overwritten, even by a resume that then fails."""
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        if not self.already_saved:
+            log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
+            if log_dir:
+                self.config_filename = runs.config_name(Path(log_dir))
+        super().setup(trainer, pl_module, stage)
+
+
 def main(args: list[str] | None = None) -> MIERCLI:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # Noise from Lightning's own internals that a user can do nothing about.
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    try:
+        return _run(args)
+    except CheckpointError as err:  # a full disk while saving: one line, what is intact
+        raise SystemExit(f"error: {err}") from None
+
+
+def _run(args: list[str] | None) -> MIERCLI:
     return MIERCLI(
         LightningModule,
         ReplayDataModule,
         trainer_class=MIERTrainer,
         subclass_mode_model=True,
         auto_configure_optimizers=False,
+        parser_class=MIERArgumentParser,
+        # The seed Lightning's `true` resolves to without PL_GLOBAL_SEED; stated, so
+        # --print_config and config.yaml show the seed a run actually used.
+        seed_everything_default=0,
         parser_kwargs={
             "parser_mode": "omegaconf+",
             "default_env": False,
             "prog": "python -m mier_pl",
         },
+        save_config_callback=RunConfig,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
             "logger": {

@@ -1,4 +1,5 @@
-"""TensorBoard with a CSV copy of every metric in the same run directory."""
+"""TensorBoard with a CSV copy of every metric in the same run directory; W&B; both also
+plot the evaluation returns against environment steps, the x-axis RL results are read on."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from typing import Any
 from lightning_fabric.loggers.csv_logs import _ExperimentWriter
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.loggers import WandbLogger as _LightningWandbLogger
+from pytorch_lightning.loggers.logger import rank_zero_experiment
 from pytorch_lightning.utilities import rank_zero_only
+
+ENV_STEPS = "progress/env_steps"
+# Logged in the same epoch-end call as ENV_STEPS (modules/base.py), so each has its env-step count.
+BY_ENV_STEPS = ("eval/", "train/episode_return")
 
 
 class _CSVWriter(_ExperimentWriter):
@@ -28,13 +34,15 @@ class TensorBoardCSVLogger(TensorBoardLogger):
     """A ``TensorBoardLogger`` that also writes ``metrics.csv`` beside its event files.
 
     One logger, one run directory (``lightning_logs/<name>/version_<n>/``): TensorBoard for
-    watching, CSV for scripts and notebooks. Arguments are ``TensorBoardLogger``'s.
+    watching, CSV for scripts and notebooks. Arguments are ``TensorBoardLogger``'s, except that
+    ``save_dir=None`` means ``lightning_logs`` (under the CLI: ``<trainer.default_root_dir>/
+    lightning_logs``, where Lightning's own default logger writes).
     """
 
     def __init__(
-        self, save_dir: str = "lightning_logs", name: str | None = "mier", **kwargs: Any
+        self, save_dir: str | None = None, name: str | None = "mier", **kwargs: Any
     ) -> None:
-        super().__init__(save_dir=save_dir, name=name, **kwargs)
+        super().__init__(save_dir=save_dir or "lightning_logs", name=name, **kwargs)
         self._csv: _ExperimentWriter | None = None
 
     @property
@@ -47,6 +55,14 @@ class TensorBoardCSVLogger(TensorBoardLogger):
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         super().log_metrics(metrics, step)
         self.csv.log_metrics(metrics, step)
+        # TensorBoard's x-axis is the optimiser step; the same returns again under
+        # by_env_steps/..., keyed by environment steps (CSV has progress/env_steps as a column).
+        if ENV_STEPS in metrics:
+            returns = {
+                f"by_env_steps/{k}": v for k, v in metrics.items() if k.startswith(BY_ENV_STEPS)
+            }
+            if returns:
+                super().log_metrics(returns, step=int(metrics[ENV_STEPS]))
 
     @rank_zero_only
     def save(self) -> None:
@@ -76,3 +92,18 @@ class WandbLogger(_LightningWandbLogger):
                 "(or drop --config conf/logger/wandb.yaml)"
             ) from err
         super().__init__(**kwargs)
+        self._env_steps_axis = False
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> Any:
+        """The run, with the evaluation returns plotted against ``progress/env_steps``."""
+        run = super().experiment
+        if not self._env_steps_axis and callable(getattr(run, "define_metric", None)):
+            run.define_metric(ENV_STEPS)
+            for prefix in BY_ENV_STEPS:
+                run.define_metric(
+                    prefix + ("*" if prefix.endswith("/") else ""), step_metric=ENV_STEPS
+                )
+            self._env_steps_axis = True
+        return run

@@ -3,24 +3,44 @@
 Each RUN_DIR is a ``fit`` run directory (``lightning_logs/<family>/version_<n>``, holding
 ``metrics.csv``). For every metric asked for, the report takes each run's series per epoch,
 prints the final value as mean ± std over runs (the paper reports 3 seeds), and writes
-``report.csv`` and ``report.png`` (mean curve with a ±1 std band) to ``--out``.
+``report.csv`` and ``report.png`` (mean curve with a ±1 std band) to ``--out`` (default:
+``report/`` in the runs' common parent directory, so it lands beside them wherever
+``--trainer.default_root_dir`` put them).
+
+Runs are averaged as seeds of one config: runs whose saved ``config.yaml`` differ in anything
+but the seed and where they were written are refused, naming the keys, unless
+``--allow_mixed`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import yaml
 from rich.console import Console
 from rich.table import Table
 
 DEFAULT_METRICS = ("eval/train_return", "eval/test_return_mier_wr")
+# Settings in which seeds of one config may differ: the seed, where and how long they ran
+# (the report uses the epochs every run logged), and how many threads they used.
+PER_RUN_KEYS = (
+    "seed_everything",
+    "ckpt_path",
+    "trainer.logger",
+    "trainer.default_root_dir",
+    "trainer.max_epochs",
+    "checkpoint.dirpath",
+    "torch_threads",
+)
 
 
 def epoch_series(metrics_csv: Path, key: str) -> dict[int, float]:
@@ -51,12 +71,70 @@ def aggregate(runs: list[Path], key: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(epochs), np.array([[s[e] for e in epochs] for s in series])
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def config_differences(runs: list[Path]) -> dict[str, list[Any]]:
+    """``{key: [value per run]}`` of the saved settings in which the runs differ (other than
+    :data:`PER_RUN_KEYS`); runs without a ``config.yaml`` are not compared."""
+    configs = []
+    for run in runs:
+        path = run / "config.yaml"
+        if path.is_file():
+            try:
+                configs.append(_flat(yaml.safe_load(path.read_text()) or {}))
+            except yaml.YAMLError as err:
+                raise ValueError(f"{path} is not valid YAML: {err}") from None
+    keys = sorted(set().union(*configs)) if configs else []
+    keys = [k for k in keys if not any(k == p or k.startswith(p + ".") for p in PER_RUN_KEYS)]
+    values = {k: [c.get(k) for c in configs] for k in keys}
+    return {k: v for k, v in values.items() if len({repr(x) for x in v}) > 1}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mier_pl.report", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("runs", nargs="+", type=Path, help="fit run directories (one per seed)")
     parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS))
-    parser.add_argument("--out", type=Path, default=Path("lightning_logs/report"))
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output directory (default: <runs' parent>/report)"
+    )
+    parser.add_argument(
+        "--allow_mixed",
+        action="store_true",
+        help="average runs whose configs differ in more than the seed",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        report(args)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+def report(args: argparse.Namespace) -> None:
+    """Check the runs, then aggregate and write the report (see the module docstring)."""
+    series = {key: aggregate(args.runs, key) for key in args.metrics}  # all read before writing
+    mixed = config_differences(args.runs)
+    if mixed and not args.allow_mixed:
+        listed = "; ".join(f"{k}: {', '.join(map(repr, v))}" for k, v in mixed.items())
+        raise ValueError(
+            f"the runs are not seeds of one config, their config.yaml differ in {listed}; "
+            "pass runs of one config, or --allow_mixed to average them anyway"
+        )
+    if args.out is None:
+        parent = Path(os.path.commonpath([r.resolve() for r in args.runs]))
+        args.out = (parent.parent if len(args.runs) == 1 else parent) / "report"
     args.out.mkdir(parents=True, exist_ok=True)
     table = Table(title=f"{len(args.runs)} runs: final value, mean ± std")
     table.add_column("metric")
@@ -69,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         writer = csv.writer(f)
         writer.writerow(["metric", "epoch", "mean", "std", "runs"])
         for ax, key in zip(axes[0], args.metrics):
-            epochs, values = aggregate(args.runs, key)
+            epochs, values = series[key]
             mean, std = values.mean(0), values.std(0)
             for e, m, s in zip(epochs, mean, std):
                 writer.writerow([key, int(e), f"{m:.4f}", f"{s:.4f}", len(args.runs)])

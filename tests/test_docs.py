@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
+import shlex
+
+import pytest
 
 from tests.conftest import CONF, ROOT
 
@@ -21,3 +25,59 @@ def test_readme_commands_name_existing_configs():
     for word in readme.split():
         if word.startswith("conf/") and word.endswith(".yaml"):
             assert (ROOT / word.strip("`")).is_file(), word
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    """``(where, argv)`` of every ``python -m mier_pl...`` command in README.md and docs/*.md:
+    in code blocks, and in inline code that is a whole command. Shell variables and
+    ``<placeholders>`` become ``0``, ``{0,1,2}`` its first item; an inline span that starts with
+    ``--config`` is an addition to a command and is tried on ``fit --config
+    conf/point_goal.yaml``."""
+    commands = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = doc.read_text()
+        blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", text, flags=re.S)
+        inline = re.findall(r"(?<!`)`([^`\n]+)`(?!`)", re.sub(r"```.*?```", "", text, flags=re.S))
+        pieces = [p for b in blocks for p in b.replace("\\\n", " ").splitlines()]
+        pieces += [p for p in inline if "python -m mier_pl " in p and "..." not in p]
+        for piece in pieces:
+            piece = re.sub(r"\$\{?\w+\}?|<[^>]+>", "0", piece)
+            piece = re.sub(r"\{(\w+),[^}]*\}", r"\1", piece)
+            match = re.search(r"-m (mier_pl(?:\.report)?) (.*)", piece)
+            if match:
+                rest = match.group(2).split(";")[0].split(" && ")[0]
+                if rest.count("'") % 2:  # the end of a quoted command: sbatch --wrap '...'
+                    rest = rest.rstrip().removesuffix("'")
+                argv = shlex.split(rest, comments=True)
+                commands.append((f"{doc.name}: {piece.strip()}", [match.group(1), *argv]))
+        for addition in inline:
+            if addition.startswith("--config "):
+                argv = ["fit", "--config", "conf/point_goal.yaml", *shlex.split(addition)]
+                commands.append((f"{doc.name}: `{addition}`", ["mier_pl", *argv]))
+    return commands
+
+
+def test_docs_have_commands_to_check():
+    names = [where for where, _ in documented_commands()]
+    assert len(names) >= 15, names
+    assert any("init_args.group" in n for n in names)  # the W&B group addition is checked
+
+
+@pytest.mark.parametrize(("where", "argv"), documented_commands(), ids=lambda v: str(v)[:70])
+def test_documented_command_parses(where, argv, monkeypatch):
+    """Each command's arguments parse as written (``--print_config``: nothing runs)."""
+    monkeypatch.chdir(ROOT)
+    program, *args = argv
+    if program == "mier_pl.report":
+        from mier_pl.report import build_parser
+
+        build_parser().parse_args(args)
+        return
+    from mier_pl.cli import main
+
+    helps = any(a == "--help" or a.endswith(".help") for a in args)  # prints help, not config
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as exc:
+        main(args if helps else [*args, "--print_config"])
+    assert exc.value.code in (0, None), f"{where}: exit {exc.value.code}"
+    assert ("Help for" if helps else "trainer:") in out.getvalue(), where

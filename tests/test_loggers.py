@@ -46,3 +46,42 @@ def test_missing_wandb_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)
     with pytest.raises(ImportError, match=r"pip install 'mier-pl\[wandb\]'"):
         WandbLogger(project="x")
+
+
+def test_eval_returns_are_also_keyed_by_env_steps_in_tensorboard(run_cli):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cli = run_cli(*FIT)
+    events = EventAccumulator(cli.trainer.log_dir)
+    events.Reload()
+    by_steps = events.Scalars("by_env_steps/eval/test_return_mier_wr")
+    rows = read_metrics(Path(cli.trainer.log_dir) / "metrics.csv")
+    assert [e.step for e in by_steps] == [880, 960]  # progress/env_steps after each epoch
+    assert [e.value for e in by_steps] == pytest.approx(
+        metric_series(rows, "eval/test_return_mier_wr")
+    )
+    # the optimiser-step series is still there, unchanged
+    assert len(events.Scalars("eval/test_return_mier_wr")) == 2
+
+
+def test_wandb_plots_eval_returns_against_env_steps(monkeypatch):
+    pytest.importorskip("wandb")
+    from pytorch_lightning.loggers import wandb as lightning_wandb
+
+    from mier_pl.loggers import WandbLogger
+
+    calls = []
+
+    class FakeRun:
+        def define_metric(self, name, **kwargs):
+            calls.append((name, kwargs.get("step_metric")))
+
+    logger = WandbLogger(offline=True)
+    monkeypatch.setattr(lightning_wandb.WandbLogger, "experiment", property(lambda self: FakeRun()))
+    first, again = logger.experiment, logger.experiment  # the axis is defined once
+    assert isinstance(first, FakeRun) and isinstance(again, FakeRun)
+    assert calls == [
+        ("progress/env_steps", None),
+        ("eval/*", "progress/env_steps"),
+        ("train/episode_return", "progress/env_steps"),
+    ]

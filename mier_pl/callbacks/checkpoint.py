@@ -11,8 +11,10 @@ class LastCheckpoint(ModelCheckpoint):
 
     Lightning 2.6 writes ``last.ckpt`` only alongside a top-k save, so with the default
     ``save_top_k=0`` (no best-k copies) it would be written only when training ends and a
-    crash would lose the whole run. Saves go through Lightning's atomic writer (a temporary
-    file renamed into place), so a kill during a save leaves the previous ``last.ckpt`` intact.
+    crash would lose the whole run. Saves go through the Trainer's
+    :class:`~mier_pl.data.checkpoint_io.AtomicCheckpointIO` (a temporary file beside
+    ``last.ckpt``, fsynced and renamed over it), so a kill or a full disk during a save leaves
+    the previous ``last.ckpt`` intact.
     """
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

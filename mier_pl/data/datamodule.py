@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from collections.abc import Iterator
@@ -14,9 +15,16 @@ import torch
 
 from mier_pl.data.batch import MetaBatch
 from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.data.checkpoint_io import (
+    CheckpointError,
+    atomic_save,
+    previous_path,
+    read_checkpoint,
+)
 from mier_pl.data.rng import device_rng_state, restore_device_rng_state
 from mier_pl.data.rollout import Collector
 from mier_pl.envs import FamilyName, make_env
+from mier_pl.ranges import PositiveInt, plain
 
 
 class MetaBatchLoader:
@@ -92,18 +100,19 @@ class ReplayDataModule(pl.LightningDataModule):
         self,
         family: FamilyName = "point-goal",
         family_seed: int | None = None,
-        capacity: int = 1_000_000,
-        meta_batch_size: int = 10,
-        batch_size: int = 200,
-        steps_per_epoch: int = 1000,
+        capacity: PositiveInt = 1_000_000,
+        meta_batch_size: PositiveInt = 10,
+        batch_size: PositiveInt = 200,
+        steps_per_epoch: PositiveInt = 1000,
         split_meta_batch: bool = False,
         support: Literal["iid", "episodes"] = "iid",
     ) -> None:
         super().__init__()
         self.support = support
-        self.family, self.family_seed, self.capacity = family, family_seed, capacity
-        self.meta_batch_size, self.batch_size = meta_batch_size, batch_size
-        self.steps_per_epoch = steps_per_epoch
+        # plain(): builtin ints, not jsonargparse's PositiveInt, reach the replay's state_dict.
+        self.family, self.family_seed, self.capacity = family, family_seed, plain(capacity)
+        self.meta_batch_size, self.batch_size = plain(meta_batch_size), plain(batch_size)
+        self.steps_per_epoch = plain(steps_per_epoch)
         self.split_meta_batch = split_meta_batch
         self.rank, self.world_size = 0, 1
         probe = make_env(family, family_seed)  # raises with the valid names if unknown
@@ -165,8 +174,11 @@ class ReplayDataModule(pl.LightningDataModule):
         """Replay, env generators and global RNG states: everything a resume needs.
 
         Under DDP, Lightning writes the checkpoint from rank 0 only, but calls this on every
-        rank: ranks > 0 write their own replay beside it (``replay_rank<k>.pt``, atomically),
-        and the checkpoint records how many ranks there were.
+        rank: ranks > 0 write their own replay beside it (``replay_rank<k>.pt``, atomically,
+        keeping the one it replaces as ``replay_rank<k>.prev.pt`` for the previous
+        ``last.ckpt``), and the checkpoint records how many ranks there were. A rank that
+        cannot write its shard (a full disk) stops every rank before rank 0 replaces
+        ``last.ckpt``, so the previous checkpoint and its shards stay a matching set.
         """
         if self.buffer is None or self.collector is None:
             return {}
@@ -177,8 +189,20 @@ class ReplayDataModule(pl.LightningDataModule):
             # Every save (last.ckpt, or Lightning's SLURM hpc checkpoint on SIGUSR1) records
             # where the shards are, so any checkpoint of the run finds them.
             state.update(world_size=self.world_size, global_step=step, shard_dir=str(shard_dir))
+            failure: CheckpointError | None = None
             if self.rank > 0:
-                _atomic_save(state, self._shard_path(shard_dir))
+                try:
+                    atomic_save(state, self._shard_path(shard_dir), keep_previous=True)
+                except CheckpointError as err:
+                    failure = err
+            strategy = self.trainer.strategy if self.trainer is not None else None
+            if strategy is not None and not strategy.reduce_boolean_decision(failure is None):
+                raise failure or CheckpointError(
+                    errno.ENOSPC,
+                    f"another rank could not write its replay shard in {shard_dir} (its error "
+                    "says why); last.ckpt was not replaced, and the previous one and its shards "
+                    "are intact",
+                )
         return state
 
     def _local_state(self) -> dict[str, Any]:
@@ -229,23 +253,32 @@ class ReplayDataModule(pl.LightningDataModule):
             )
         if self.rank > 0 and saved_world > 1:
             ckpt_path = self.trainer.ckpt_path if self.trainer is not None else None
-            candidates = [self._shard_path(Path(state["shard_dir"]))]
+            dirs = [Path(state["shard_dir"])]
             if ckpt_path:  # a run directory that was moved keeps its shards beside last.ckpt
-                candidates.append(self._shard_path(Path(ckpt_path).parent))
-            shard = next((c for c in candidates if c.is_file()), None)
-            if shard is None:
+                dirs.append(Path(ckpt_path).parent)
+            candidates = [
+                p for d in dirs for p in (self._shard_path(d), previous_path(self._shard_path(d)))
+            ]
+            found = {c: read_checkpoint(c, mmap=True) for c in candidates if c.is_file()}
+            if not found:
                 raise FileNotFoundError(
                     f"rank {self.rank}'s replay shard is missing (looked for "
                     f"{', '.join(map(str, candidates))}); keep the replay_rank<k>.pt files "
                     "beside the checkpoint when moving it"
                 )
-            local = torch.load(shard, map_location="cpu", weights_only=True)
-            if local.get("global_step") != state.get("global_step"):
+            # The shard of this checkpoint's step (the .prev one when a later save stopped);
+            # mmap above reads only the step, the chosen shard is then read in full.
+            shard = next(
+                (c for c, s in found.items() if s.get("global_step") == state.get("global_step")),
+                None,
+            )
+            if shard is None:
+                steps = ", ".join(f"{c} (step {s.get('global_step')})" for c, s in found.items())
                 raise ValueError(
-                    f"replay shard {shard} is from step {local.get('global_step')} but the "
-                    f"checkpoint is from step {state.get('global_step')}; the save was interrupted"
+                    f"no replay shard of rank {self.rank} is from the checkpoint's step "
+                    f"{state.get('global_step')} (found {steps}); the save was interrupted"
                 )
-            state = local
+            state = read_checkpoint(shard)
         self.buffer.load_state_dict(state["replay"])
         self.collector.load_state_dict(state["collector"])
         rng = state["rng"]
@@ -254,14 +287,6 @@ class ReplayDataModule(pl.LightningDataModule):
         name, keys, *rest = rng["numpy"]
         np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
         random.setstate(_plain_to_python_state(rng["python"]))
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    """Write to a temporary file, then rename it into place: a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _python_state_to_plain(state: tuple) -> list:

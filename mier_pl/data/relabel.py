@@ -15,6 +15,15 @@ import torch
 
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.ranges import (
+    ClosedUnitInterval,
+    NonNegativeFloat,
+    NonNegativeInt,
+    OpenUnitInterval,
+    PositiveFloat,
+    PositiveInt,
+    check_ranges,
+)
 
 RelabelKind = Literal["rollout", "reward"]
 
@@ -55,48 +64,29 @@ class AdaptConfig:
             validation loss is always undone.
     """
 
-    adapt_steps: int = 200
-    context_steps: int = 10
-    model_steps: int = 0
+    adapt_steps: PositiveInt = 200
+    context_steps: NonNegativeInt = 10
+    model_steps: NonNegativeInt = 0
     relabel: Literal["auto", "rollout", "reward"] = "auto"
-    epochs: int = 10
-    loop_steps: int = 1000
-    refresh_every: int = 250
-    synthetic_tasks: int = 20
-    synthetic_per_task: int = 5000
-    batch_size: int = 256
-    real_fraction: float = 0.05
-    sac_updates_per_step: int = 2
-    synthetic_capacity: int = 1_000_000
-    val_fraction: float = 0.2
-    context_lr: float = 0.01
-    late_context_lr: float = 0.001
-    fast_context_steps: int = 2
-    model_lr: float = 1e-3
+    epochs: PositiveInt = 10
+    loop_steps: PositiveInt = 1000
+    refresh_every: PositiveInt = 250
+    synthetic_tasks: PositiveInt = 20
+    synthetic_per_task: PositiveInt = 5000
+    batch_size: PositiveInt = 256
+    real_fraction: ClosedUnitInterval = 0.05
+    sac_updates_per_step: PositiveInt = 2
+    synthetic_capacity: PositiveInt = 1_000_000
+    val_fraction: OpenUnitInterval = 0.2
+    context_lr: NonNegativeFloat = 0.01
+    late_context_lr: NonNegativeFloat = 0.001
+    fast_context_steps: NonNegativeInt = 2
+    model_lr: PositiveFloat = 1e-3
     loss_threshold: float | None = None
     rollback_on_divergence: bool = True
 
     def __post_init__(self) -> None:
-        for name in (
-            "adapt_steps",
-            "epochs",
-            "loop_steps",
-            "refresh_every",
-            "synthetic_tasks",
-            "synthetic_per_task",
-            "batch_size",
-            "sac_updates_per_step",
-            "synthetic_capacity",
-        ):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"--adapt.{name} must be positive, got {getattr(self, name)}")
-        for name in ("context_steps", "model_steps", "fast_context_steps"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--adapt.{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 <= self.real_fraction <= 1.0:
-            raise ValueError(f"--adapt.real_fraction must be in [0, 1], got {self.real_fraction}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"--adapt.val_fraction must be in (0, 1), got {self.val_fraction}")
+        check_ranges(self, "adapt")
         if (
             round(self.adapt_steps * self.val_fraction) < 1
             or round(self.adapt_steps * (1 - self.val_fraction)) < 1

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
+
+from mier_pl.data.checkpoint_io import describe_previous
+from mier_pl.ranges import NonNegativeInt, PositiveInt, check_ranges
 
 C = TypeVar("C")
 
@@ -43,12 +47,15 @@ class CollectConfig:
             table measures it). Its exploration noise then comes from the CPU generator.
     """
 
-    initial_exploration_repeats: int = 5
-    tasks_per_epoch: int = 5
-    prior_steps: int = 400
-    posterior_steps: int = 600
+    initial_exploration_repeats: NonNegativeInt = 5
+    tasks_per_epoch: PositiveInt = 5
+    prior_steps: PositiveInt = 400
+    posterior_steps: NonNegativeInt = 600
     adaptation_policy: Literal["context", "uniform"] = "context"
     act_on: Literal["device", "cpu"] = "device"
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "model.init_args.collect")
 
 
 @dataclass
@@ -63,10 +70,13 @@ class EvalConfig:
             (None: the data module's batch size, as the release).
     """
 
-    interval: int = 10
-    train_tasks: int = 10
-    test_tasks: int | None = None
-    adapt_steps: int | None = None
+    interval: NonNegativeInt = 10
+    train_tasks: NonNegativeInt = 10
+    test_tasks: NonNegativeInt | None = None
+    adapt_steps: PositiveInt | None = None
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "model.init_args.eval")
 
 
 def manual_step(
@@ -107,11 +117,12 @@ def clip_pending_gradients(owner: pl.LightningModule, optimizer: Any) -> None:
         owner.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
 
 
-def check_finite(losses: dict[str, Tensor], where: str, hint: str) -> None:
+def check_finite(losses: dict[str, Tensor], where: str, hint: str, saved: str = "") -> None:
     """Stop the run, naming the loss and the step, when any loss is NaN or infinite.
 
     One fused check (a single host sync) per call; the training steps use :class:`FiniteGuard`,
-    which defers this sync.
+    which defers this sync. ``saved`` says what checkpoint the stop leaves
+    (:func:`checkpoint_note`).
     """
     ok = torch.stack([torch.isfinite(v.detach()).all() for v in losses.values()])  # own dtypes
     if bool(ok.all()):
@@ -120,8 +131,19 @@ def check_finite(losses: dict[str, Tensor], where: str, hint: str) -> None:
     raise FloatingPointError(
         f"non-finite loss at {where}: "
         + ", ".join(f"{n}={losses[n].item()}" for n in bad)
-        + f". {hint} The last checkpoint (last.ckpt) was written before this step and is intact."
+        + f". {hint}"
+        + (f" {saved}" if saved else "")
     )
+
+
+def checkpoint_note(trainer: Any) -> str:
+    """What a stop leaves behind: the checkpoint saved before this step (diverged weights are
+    never saved, see :class:`FiniteGuard`), or that there is none yet."""
+    callback = getattr(trainer, "checkpoint_callback", None)
+    path = Path(getattr(callback, "last_model_path", "") or "")
+    if path.name and path.is_file():
+        return f"Checkpoint {path}: {describe_previous(path)}, written before this step."
+    return "No checkpoint has been written yet, so a rerun starts from the beginning."
 
 
 class _Site:
@@ -168,12 +190,14 @@ class FiniteGuard:
         ]
         site.where.append(where)
 
-    def check(self) -> None:
-        """Raise for the first non-finite step recorded since the last check (one sync)."""
+    def check(self, trainer: Any = None) -> None:
+        """Raise for the first non-finite step recorded since the last check (one sync),
+        saying which checkpoint of ``trainer`` is left."""
         for names, site in self._sites.items():
             first = int(site.first_bad)
             if first >= 0:
-                check_finite(dict(zip(names, site.values)), site.where[first], site.hint)
+                saved = checkpoint_note(trainer) if trainer is not None else ""
+                check_finite(dict(zip(names, site.values)), site.where[first], site.hint, saved)
             site.where.clear()
             site.count.zero_()
 
@@ -183,7 +207,7 @@ class FiniteGuard:
         trainer = module.trainer
         due = is_logging_step(module) if trainer.log_every_n_steps > 0 else True
         if due or batch_idx >= trainer.num_training_batches - 1:
-            self.check()
+            self.check(trainer)
 
 
 def is_logging_step(module: pl.LightningModule) -> bool:

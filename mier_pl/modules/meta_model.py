@@ -22,6 +22,13 @@ from mier_pl.modules.common import (
     manual_step,
 )
 from mier_pl.nets.model import ContextModel
+from mier_pl.ranges import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    check_ranges,
+)
 
 
 @dataclass
@@ -45,17 +52,20 @@ class DynamicsConfig:
             (10); None: no clip.
     """
 
-    context_dim: int = 5
-    hidden: int = 200
-    layers: int = 4
+    context_dim: PositiveInt = 5
+    hidden: PositiveInt = 200
+    layers: PositiveInt = 4
     models: Literal["auto", "joint", "separate"] = "auto"
-    inner_steps: int = 2
-    inner_lr: float = 0.01
-    inner_grad_clip: float = 10.0
+    inner_steps: NonNegativeInt = 2
+    inner_lr: NonNegativeFloat = 0.01
+    inner_grad_clip: PositiveFloat = 10.0
     first_order: bool = False
     learn_prior: bool = False
-    lr: float = 1e-3
-    grad_clip: float | None = 10.0
+    lr: PositiveFloat = 1e-3
+    grad_clip: PositiveFloat | None = 10.0
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "model.init_args.dynamics")
 
 
 class MetaModelModule(MetaTrainingModule):

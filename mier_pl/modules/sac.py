@@ -16,6 +16,13 @@ from mier_pl.data.batch import TransitionBatch
 from mier_pl.functional import sac as F
 from mier_pl.modules.common import as_config
 from mier_pl.nets.sac import TanhGaussianActor, TwinCritic
+from mier_pl.ranges import (
+    ClosedUnitInterval,
+    PositiveFloat,
+    PositiveInt,
+    UnitIntervalOpenLeft,
+    check_ranges,
+)
 
 Optimize = Callable[[torch.optim.Optimizer, Tensor], None]
 
@@ -35,13 +42,16 @@ class SACConfig:
         init_log_alpha: starting log α (0).
     """
 
-    hidden: tuple[int, ...] = (300, 300, 300)
-    lr: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
+    hidden: tuple[PositiveInt, ...] = (300, 300, 300)
+    lr: PositiveFloat = 3e-4
+    gamma: ClosedUnitInterval = 0.99
+    tau: UnitIntervalOpenLeft = 0.005
     reward_scale: float = 1.0
     target_entropy: Literal["release", "action_dim"] = "release"
     init_log_alpha: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "model.init_args.sac")
 
 
 def upgrade_optimizer_states(states: list[dict], first: int) -> None:

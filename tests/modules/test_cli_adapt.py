@@ -166,16 +166,111 @@ def test_a_diverging_model_falls_back_for_its_task_only(run_cli, checkpoint, mon
     assert diverged["val_loss_final"] == diverged["val_loss_context"]
 
 
-def test_resume_finishes_an_interrupted_run(run_cli, checkpoint):
-    first = _adapt(run_cli, checkpoint, "--tasks", "0,5", "--adapt.epochs", "1")
-    run = Path(first.trainer.log_dir)
+def test_resume_finishes_an_interrupted_run(run_cli, checkpoint, monkeypatch, tmp_path):
+    """Killed in task 5's second epoch: task 0 is read back, task 5 continues from its epoch-1
+    checkpoint and ends exactly as an uninterrupted run of it."""
+    from mier_pl.callbacks.relabel import RelabelCallback
+
+    real_end, ends = RelabelCallback.on_train_epoch_end, []
+
+    def killed_in_the_fourth_epoch(self, trainer, pl_module):  # task 0: 2 epochs, task 5: 1
+        ends.append(1)
+        if len(ends) == 4:
+            raise RuntimeError("killed")
+        real_end(self, trainer, pl_module)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(RelabelCallback, "on_train_epoch_end", killed_in_the_fourth_epoch)
+        with pytest.raises(RuntimeError, match="killed"):
+            _adapt(run_cli, checkpoint, "--tasks", "0,5")
+    run = tmp_path / "lightning_logs" / "point-rotated" / "adapt_0"
     done = json.loads((run / "task_00" / "result.json").read_text())
-    interrupted = json.loads((run / "task_05" / "result.json").read_text())
-    (run / "task_05" / "result.json").unlink()  # as if killed during task 5, after its epoch 1
-    resumed = _adapt(run_cli, checkpoint, "--tasks", "0,5", "--adapt.epochs", "2", "--resume", run)
+    assert not (run / "task_05" / "result.json").exists()
+    resumed = _adapt(run_cli, checkpoint, "--tasks", "0,5", "--resume", run)
     assert Path(resumed.trainer.log_dir) == run
     results = json.loads((run / "results.json").read_text())
     task0, task5 = results["tasks"]
     assert task0 == done  # finished: read back, not rerun
-    assert len(task5["mier"]) == 2 and task5["mier_wr"] == interrupted["mier_wr"]
-    assert task5["mier"][0] == interrupted["mier"][0]  # epoch 1 came from the checkpoint
+    straight = _adapt(run_cli, checkpoint, "--tasks", "5")
+    alone = json.loads((Path(straight.trainer.log_dir) / "results.json").read_text())["tasks"][0]
+    assert len(task5["mier"]) == 2
+    assert (task5["mier_wr"], task5["mier"]) == (alone["mier_wr"], alone["mier"])
+    assert (run / "config.yaml").is_file() and (run / "config.resume-1.yaml").is_file()
+
+
+def test_resume_with_other_settings_or_checkpoint_is_refused(run_cli, checkpoint, tmp_path):
+    first = _adapt(run_cli, checkpoint, "--tasks", "1", "--adapt.epochs", "1")
+    run = tmp_path / first.trainer.log_dir
+    record = json.loads((run / "adapt_run.json").read_text())
+    assert record["checkpoint_sha256"] == _sha(checkpoint) and record["settings"]["epochs"] == 1
+    with pytest.raises(SystemExit) as exc:
+        _adapt(run_cli, checkpoint, "--tasks", "1,2", "--adapt.epochs", "2", "--resume", run)
+    msg = str(exc.value)
+    assert f"--resume {run} was started with other input: adapt.epochs 1 → 2." in msg
+    other = tmp_path / "other.ckpt"
+    saved = torch.load(checkpoint, weights_only=True)
+    saved["epoch"] += 1
+    torch.save(saved, other)
+    with pytest.raises(SystemExit) as exc:
+        _adapt(run_cli, other, "--tasks", "1", "--adapt.epochs", "1", "--resume", run)
+    assert f"→ {other} (sha256 " in str(exc.value) and "adapt.epochs" not in str(exc.value)
+    assert sorted(p.name for p in run.glob("task_*")) == ["task_01"]  # nothing was mixed in
+
+
+def test_adapt_refuses_a_model_only_checkpoint_at_once(run_cli, checkpoint, tmp_path):
+    model_only = torch.load(checkpoint, weights_only=True)
+    model_only["hyper_parameters"]["_class_path"] = "mier_pl.modules.MetaModelModule"
+    torch.save(model_only, tmp_path / "model_only.ckpt")
+    with pytest.raises(SystemExit) as exc:
+        _adapt(run_cli, tmp_path / "model_only.ckpt")
+    assert "is from a MetaModelModule run" in str(exc.value)
+    assert "has no policy to adapt" in str(exc.value)
+
+
+def test_adapt_on_a_family_without_test_tasks_says_so_first(run_cli):
+    with pytest.raises(SystemExit) as exc:
+        run_cli("adapt", "--config", CONF / "cheetah_dir.yaml")
+    assert "family 'cheetah-dir' has no test tasks" in str(exc.value)
+
+
+def test_adapt_follows_default_root_dir_and_ends_with_a_summary(
+    run_cli, checkpoint, tmp_path, caplog
+):
+    cli = _adapt(run_cli, checkpoint, "--tasks", "3", "--trainer.default_root_dir", tmp_path / "s")
+    result = json.loads((Path(cli.trainer.log_dir) / "results.json").read_text())["tasks"][0]
+    assert (
+        f"adapt done: 1 point-rotated test tasks, MIER-wR mean {result['mier_wr']:.2f}, MIER mean "
+        f"{result['mier'][-1]:.2f} after 2 relabeling epochs, from {checkpoint}" in caplog.text
+    )
+    run = tmp_path / "s" / "lightning_logs" / "point-rotated" / "adapt_0"
+    assert Path(cli.trainer.log_dir) == run and (run / "results.json").is_file()
+    assert (run / "task_03" / "checkpoints" / "last.ckpt").is_file()
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_adapt_refuses_a_damaged_checkpoint_in_one_line(run_cli, checkpoint, tmp_path):
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(checkpoint.read_bytes()[:1000])
+    with pytest.raises(SystemExit) as exc:
+        _adapt(run_cli, cut)
+    assert str(exc.value).startswith(f"error: checkpoint {cut} is damaged (1000 bytes")
+
+
+def test_a_full_disk_during_a_tasks_checkpoint_stops_in_one_line(
+    run_cli, checkpoint, tmp_path, monkeypatch
+):
+    import errno
+
+    from mier_pl.data import checkpoint_io
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint_io.os, "fsync", full_disk)
+    with pytest.raises(SystemExit) as exc:
+        _adapt(run_cli, checkpoint, "--tasks", "1")
+    task_dir = tmp_path / "lightning_logs" / "point-rotated" / "adapt_0" / "task_01" / "checkpoints"
+    msg = str(exc.value)
+    assert msg.startswith(f"error: no space left to write last.ckpt in {task_dir}: ")
+    assert "no previous last.ckpt exists there yet" in msg and "\n" not in msg
+    assert not list(task_dir.iterdir())  # the temporary file is gone
