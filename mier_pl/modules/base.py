@@ -51,11 +51,12 @@ class MetaTrainingModule(pl.LightningModule):
         """The context the policy acts with before adaptation, φ₀ ``[1, dim]``."""
         return self.meta_model.prior.detach()
 
-    def adaptation_policy(self) -> Policy:
-        """What acts while adaptation data is gathered (``collect.adaptation_policy``)."""
+    def adaptation_policy(self, policy: Policy | None = None) -> Policy:
+        """What acts while adaptation data is gathered (``collect.adaptation_policy``):
+        uniform random actions, or ``policy`` (default: :meth:`policy`) with φ₀."""
         if self.collect_cfg.adaptation_policy == "uniform":
             return random_policy(self.hparams["act_dim"])
-        return self.policy()
+        return policy or self.policy()
 
     def acting_context(self, tasks: Sequence[Any], collector: Collector) -> Adapt:
         """How the context the policy acts with in ``tasks`` is found from adaptation data."""
@@ -68,14 +69,15 @@ class MetaTrainingModule(pl.LightningModule):
         """Spec §4.2c on ``tasks``: A steps of adaptation data, adapt, one deterministic
         episode each; the returns ``[tasks]``. Training's evaluation and
         ``python -m mier_pl.evaluate`` both call this."""
+        policy = self.policy()
         returns, _ = evaluate(
             collector,
             tasks,
-            self.policy(),
+            policy,
             self.prior_context,
             self.acting_context(tasks, collector),
             adapt_steps,
-            self.adaptation_policy(),
+            self.adaptation_policy(policy),
         )
         return returns
 
@@ -108,16 +110,17 @@ class MetaTrainingModule(pl.LightningModule):
         dm, c = self.data, self.collect_cfg
         t0 = time.perf_counter()
         task_ids = torch.randint(dm.num_train_tasks, (c.tasks_per_epoch,)).tolist()
+        policy = self.policy()  # once per collection phase (a CPU copy with act_on cpu)
         stats = collect_epoch(
             dm.collector,
             dm.buffer,
             task_ids,
-            self.policy(),
+            policy,
             self.prior_context,
             self.acting_context([dm.collector.train_tasks[i] for i in task_ids], dm.collector),
             c.prior_steps,
             c.posterior_steps,
-            self.adaptation_policy(),
+            self.adaptation_policy(policy),
         )
         now = time.perf_counter()
         self._train_start = now

@@ -11,11 +11,11 @@ from tests.conftest import CONF
 DEBUG = CONF / "debug.yaml"
 
 
-def _fit(run_cli, *extra: str):
+def _fit(run_cli, *extra: str, config: str = "point_goal.yaml"):
     return run_cli(
         "fit",
         "--config",
-        CONF / "point_goal.yaml",
+        CONF / config,
         "--config",
         DEBUG,
         "--trainer.enable_progress_bar",
@@ -88,5 +88,5 @@ def test_eval_adapt_steps_sets_the_evaluation_data(run_cli, monkeypatch):
     _fit(run_cli, "--model.init_args.eval.adapt_steps", "37")
     assert seen == [37, 37]  # train and test evaluation
     seen.clear()
-    _fit(run_cli)
+    _fit(run_cli, config="cheetah_vel.yaml")  # a config that leaves eval.adapt_steps unset
     assert seen == [16, 16]  # default: the data module's batch size (debug overlay)
