@@ -16,7 +16,7 @@ def test_reevaluation_covers_every_task_and_is_seeded(run_cli, monkeypatch):
     cli = run_cli(
         "fit",
         "--config",
-        CONF / "point_goal.yaml",
+        CONF / "point_rotated.yaml",
         "--config",
         CONF / "debug.yaml",
         "--trainer.max_epochs",
@@ -36,7 +36,7 @@ def test_reevaluation_covers_every_task_and_is_seeded(run_cli, monkeypatch):
 
     monkeypatch.setattr(MetaTrainingModule, "evaluate_tasks", spy)
     (first,) = main([str(run), "--repeats", "2"])
-    assert counts == [(40, 16), (40, 16), (10, 16), (10, 16)]  # all tasks, A = batch size
+    assert counts == [(20, 16), (20, 16), (10, 16), (10, 16)]  # all tasks, A = batch size
     saved = json.loads((run / "final_eval.json").read_text())
     assert saved["train"]["mean"] == pytest.approx(np.mean(saved["train"]["repeats"]))
     assert saved["env_steps"] == cli.datamodule.collector.env_steps and saved["epoch"] == 1
@@ -44,7 +44,7 @@ def test_reevaluation_covers_every_task_and_is_seeded(run_cli, monkeypatch):
     assert again["train"] == first["train"]  # same seeds, same returns
     counts.clear()
     main([str(run), "--repeats", "1", "--adapt_steps", "45"])
-    assert counts == [(40, 45), (10, 45)]
+    assert counts == [(20, 45), (10, 45)]
 
 
 def test_a_directory_without_a_checkpoint_is_named(tmp_path):
