@@ -31,3 +31,19 @@ def read_metrics(path: Path) -> list[dict[str, str]]:
 
 def metric_series(rows: list[dict[str, str]], key: str) -> list[float]:
     return [float(r[key]) for r in rows if r.get(key)]
+
+
+def fit_debug(run_cli, config: str = "point_rotated.yaml", *extra: str, epochs: int = 1):
+    """``fit`` of ``conf/<config>`` shrunk by the debug overlay, ``epochs`` epochs, no bar."""
+    return run_cli(
+        "fit",
+        "--config",
+        CONF / config,
+        "--config",
+        CONF / "debug.yaml",
+        "--trainer.max_epochs",
+        str(epochs),
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    )

@@ -9,21 +9,11 @@ import numpy as np
 import pytest
 
 from mier_pl.evaluate import main
-from tests.conftest import CONF
+from tests.conftest import fit_debug
 
 
 def test_reevaluation_covers_every_task_and_is_seeded(run_cli, monkeypatch):
-    cli = run_cli(
-        "fit",
-        "--config",
-        CONF / "point_rotated.yaml",
-        "--config",
-        CONF / "debug.yaml",
-        "--trainer.max_epochs",
-        "1",
-        "--trainer.enable_progress_bar",
-        "false",
-    )
+    cli = fit_debug(run_cli, "point_rotated.yaml")
     run = Path(cli.trainer.log_dir)
     from mier_pl.modules.base import MetaTrainingModule
 

@@ -6,22 +6,11 @@ from __future__ import annotations
 import torch
 
 from mier_pl.modules.sac import ContextSACModule
-from tests.conftest import CONF
+from tests.conftest import fit_debug
 
 
 def _fit(run_cli, *extra: str):
-    return run_cli(
-        "fit",
-        "--config",
-        CONF / "point_rotated.yaml",
-        "--config",
-        CONF / "debug.yaml",
-        "--trainer.max_epochs",
-        "1",
-        "--trainer.enable_progress_bar",
-        "false",
-        *extra,
-    )
+    return fit_debug(run_cli, "point_rotated.yaml", *extra)
 
 
 def test_cpu_acting_refreshes_once_per_phase_and_matches_device_acting_on_a_cpu(

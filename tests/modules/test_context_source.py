@@ -6,24 +6,11 @@ import pytest
 import torch
 
 from mier_pl.data.batch import MetaBatch
-from tests.conftest import CONF
-
-DEBUG = CONF / "debug.yaml"
+from tests.conftest import fit_debug
 
 
 def _fit(run_cli, *extra: str, config: str = "point_goal.yaml"):
-    return run_cli(
-        "fit",
-        "--config",
-        CONF / config,
-        "--config",
-        DEBUG,
-        "--trainer.enable_progress_bar",
-        "false",
-        "--trainer.max_epochs",
-        "1",
-        *extra,
-    )
+    return fit_debug(run_cli, config, *extra)
 
 
 def test_oracle_sac_is_conditioned_on_the_true_goal(run_cli):
