@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -23,7 +24,7 @@ def as_config(cls: type[C], value: C | dict | None, **defaults: Any) -> C:
         return cls(**defaults)
     if isinstance(value, dict):
         return cls(**{**defaults, **value})
-    return value
+    return dataclasses.replace(value)  # a copy: signature defaults are shared instances
 
 
 @dataclass

@@ -90,9 +90,9 @@ class MetaModelModule(MetaTrainingModule):
         obs_dim: int,
         act_dim: int,
         reward_only: bool = False,
-        dynamics: DynamicsConfig | None = None,
-        collect: CollectConfig | None = None,
-        eval: EvalConfig | None = None,
+        dynamics: DynamicsConfig = DynamicsConfig(),
+        collect: CollectConfig = CollectConfig(),
+        eval: EvalConfig = EvalConfig(interval=0),
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -452,3 +452,13 @@ def test_fit_ends_with_a_summary_of_the_last_epoch(run_cli, capsys):
     mier_wr = float(cli.trainer.callback_metrics["eval/test_return_mier_wr"])
     assert f"fit done after epoch 1, env steps {steps}, " in out
     assert f"MIER-wR test return {mier_wr:.2f}" in out and f"checkpoint: {ckpt}" in out
+
+
+def test_print_config_shows_the_resolved_defaults(run_cli, capsys):
+    with pytest.raises(SystemExit):
+        run_cli("fit", "--config", CONF / "cheetah_vel.yaml", "--print_config")
+    printed = capsys.readouterr().out
+    assert "eval: null" not in printed and "seed_everything: 0" in printed
+    # the module's defaults, not a null that hides them
+    assert "    eval:\n      interval: 10\n      train_tasks: 10\n" in printed
+    assert "      inner_steps: 2\n" in printed and "      adaptation_policy: context\n" in printed
