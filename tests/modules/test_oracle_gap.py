@@ -18,6 +18,7 @@ from mier_pl.compare import read_variant
 from tests.conftest import CONF
 
 SEEDS = (0, 1, 2)
+EPOCHS = 40
 
 
 def fit_seeds(run_cli, root: Path, config: str, name: str, *extra: str) -> Path:
@@ -29,7 +30,7 @@ def fit_seeds(run_cli, root: Path, config: str, name: str, *extra: str) -> Path:
             "--seed_everything",
             seed,
             "--trainer.max_epochs",
-            "40",
+            EPOCHS,
             "--model.init_args.eval.train_tasks",
             "40",
             "--trainer.enable_progress_bar",
@@ -81,7 +82,7 @@ def measured(request, tmp_path_factory):
         oracle = fit_seeds(
             run_cli, root, config, "oracle", "--model.init_args.context_source", "oracle"
         )
-        mier = fit_seeds(run_cli, root, config, "mier")
+        mier = fit_seeds(run_cli, root, config, "adapted")  # "mier" means "the family" to the CLI
         summaries = adapt_seeds(run_cli, mier, config)
     return config, read_variant("oracle", oracle), read_variant("mier", mier), summaries
 
