@@ -61,7 +61,7 @@ class Variant:
         return np.array([getattr(r, what)[max(getattr(r, what))] for r in self.runs])
 
 
-def read_seed(run: Path) -> SeedRun:
+def read_seed(run: Path, adapt_dir: str = "adapt") -> SeedRun:
     """Curves of one ``fit`` run; evaluation rows carry the env steps of their epoch."""
     path = run / "metrics.csv"
     if not path.is_file():
@@ -87,7 +87,7 @@ def read_seed(run: Path) -> SeedRun:
     if not train:
         raise SystemExit(f"error: {path} holds no {TRAIN_KEY}; was evaluation on?")
     mier = None
-    results = run / "adapt" / "results.json"
+    results = run / adapt_dir / "results.json"
     if results.is_file():
         mier = float(json.loads(results.read_text())["summary"]["mier_mean"])
     final = run / "final_eval.json"
@@ -95,11 +95,11 @@ def read_seed(run: Path) -> SeedRun:
     return SeedRun(run.name, train, test, test_key, mier, reeval)
 
 
-def read_variant(name: str, directory: Path) -> Variant:
+def read_variant(name: str, directory: Path, adapt_dir: str = "adapt") -> Variant:
     seeds = sorted(p for p in directory.iterdir() if (p / "metrics.csv").is_file())
     if not seeds:
         raise SystemExit(f"error: {directory} holds no seed runs (subdirectories with metrics.csv)")
-    return Variant(name, [read_seed(p) for p in seeds])
+    return Variant(name, [read_seed(p, adapt_dir) for p in seeds])
 
 
 def _fmt(values: np.ndarray) -> str:
@@ -164,13 +164,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, str]]:
     parser.add_argument("variants", nargs="+", help="NAME=DIR, DIR holding one run per seed")
     parser.add_argument("--out", type=Path, required=True, help="output prefix (no suffix)")
     parser.add_argument("--title", default="comparison")
+    parser.add_argument(
+        "--adapt_dir", default="adapt", help="the adapt run's directory inside each seed run"
+    )
     args = parser.parse_args(argv)
     variants = []
     for spec in args.variants:
         name, sep, directory = spec.partition("=")
         if not sep or not name or not directory:
             raise SystemExit(f"error: {spec!r}: write each variant as NAME=DIR")
-        variants.append(read_variant(name, Path(directory)))
+        variants.append(read_variant(name, Path(directory), args.adapt_dir))
     rows = table_rows(variants)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out.with_suffix(".csv"), "w", newline="") as f:
