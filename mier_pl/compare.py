@@ -96,6 +96,8 @@ def read_seed(run: Path, adapt_dir: str = "adapt") -> SeedRun:
 
 
 def read_variant(name: str, directory: Path, adapt_dir: str = "adapt") -> Variant:
+    if not directory.is_dir():
+        raise SystemExit(f"error: {directory} (variant {name!r}) is not a directory")
     seeds = sorted(p for p in directory.iterdir() if (p / "metrics.csv").is_file())
     if not seeds:
         raise SystemExit(f"error: {directory} holds no seed runs (subdirectories with metrics.csv)")
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, str]]:
     args = parser.parse_args(argv)
     variants = []
     for spec in args.variants:
-        name, sep, directory = spec.partition("=")
+        name, sep, directory = spec.rpartition("=")  # a name may hold "=", a path rarely
         if not sep or not name or not directory:
             raise SystemExit(f"error: {spec!r}: write each variant as NAME=DIR")
         variants.append(read_variant(name, Path(directory), args.adapt_dir))
