@@ -159,7 +159,7 @@ def plot(variants: list[Variant], out: Path, title: str) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> list[dict[str, str]]:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mier_pl.compare", description=__doc__.splitlines()[0]
     )
@@ -169,7 +169,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, str]]:
     parser.add_argument(
         "--adapt_dir", default="adapt", help="the adapt run's directory inside each seed run"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, str]]:
+    args = build_parser().parse_args(argv)
     variants = []
     for spec in args.variants:
         name, sep, directory = spec.rpartition("=")  # a name may hold "=", a path rarely

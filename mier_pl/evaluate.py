@@ -68,7 +68,7 @@ def evaluate_run(
     return out
 
 
-def main(argv: list[str] | None = None) -> list[dict[str, object]]:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mier_pl.evaluate", description=__doc__.splitlines()[0]
     )
@@ -81,7 +81,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         help="A for every evaluation (default: the run's eval.adapt_steps, else its batch size)",
     )
     parser.add_argument("--torch_threads", type=int, default=1)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
+    args = build_parser().parse_args(argv)
     if args.repeats <= 0:
         raise SystemExit(f"error: --repeats must be positive, got {args.repeats}")
     torch.set_num_threads(args.torch_threads)

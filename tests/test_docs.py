@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import re
 import shlex
@@ -43,7 +44,7 @@ def documented_commands() -> list[tuple[str, list[str]]]:
         for piece in pieces:
             piece = re.sub(r"\$\{?\w+\}?|<[^>]+>", "0", piece)
             piece = re.sub(r"\{(\w+),[^}]*\}", r"\1", piece)
-            match = re.search(r"-m (mier_pl(?:\.report)?) (.*)", piece)
+            match = re.search(r"-m (mier_pl(?:\.report|\.compare|\.evaluate)?) (.*)", piece)
             if match:
                 rest = match.group(2).split(";")[0].split(" && ")[0]
                 if rest.count("'") % 2:  # the end of a quoted command: sbatch --wrap '...'
@@ -68,10 +69,9 @@ def test_documented_command_parses(where, argv, monkeypatch):
     """Each command's arguments parse as written (``--print_config``: nothing runs)."""
     monkeypatch.chdir(ROOT)
     program, *args = argv
-    if program == "mier_pl.report":
-        from mier_pl.report import build_parser
-
-        build_parser().parse_args(args)
+    if program != "mier_pl":  # report, compare, evaluate: their own argparse parsers
+        module = importlib.import_module(program)
+        module.build_parser().parse_args(args)
         return
     from mier_pl.cli import main
 
