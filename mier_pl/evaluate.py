@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import yaml
 
+from mier_pl.data.checkpoint_io import CheckpointError, read_checkpoint
 from mier_pl.data.rollout import Collector
 from mier_pl.modules.mier import MIERModule
 
@@ -31,12 +32,17 @@ def evaluate_run(
     ckpt = run / "checkpoints" / "last.ckpt"
     if not ckpt.is_file():
         raise SystemExit(f"error: {ckpt} does not exist; pass fit run directories")
+    try:  # one read, mapped: the replay in the file is never loaded
+        checkpoint = read_checkpoint(ckpt, mmap=True)
+    except CheckpointError as err:
+        raise SystemExit(f"error: {err}") from None
+    hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k[0] != "_"}
     try:
-        module = MIERModule.load_from_checkpoint(ckpt, map_location="cpu", weights_only=False)
+        module = MIERModule(**hparams)
+        module.load_state_dict(checkpoint["state_dict"])
     except (KeyError, TypeError) as err:
         raise SystemExit(f"error: {ckpt} is not a MIER fit checkpoint ({err})") from None
     module.eval()
-    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
     family = checkpoint["mier"]["family"]
     config = run / "config.yaml"
     data = (yaml.safe_load(config.read_text()) or {}).get("data", {}) if config.is_file() else {}
