@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-slow lint bench bench-epochs gpu-check clean config-reference
+.PHONY: setup run test test-slow lint bench bench-curves bench-epochs gpu-check clean config-reference
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	$(BIN)/python -m mier_pl.bench --threads 1
+
+# Cost curves: step time, replay memory and sampling as the work grows (benchmarks/curves.*).
+bench-curves: $(STAMP)
+	$(BIN)/python -m mier_pl.bench --curves --threads 1
 
 # Epoch time of every family config (short real epochs, scaled; about 8 minutes).
 bench-epochs: $(STAMP)

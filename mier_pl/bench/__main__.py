@@ -9,8 +9,11 @@ Figures (each next to its own reference, measured in this process; code in ``dat
   relabeling   100 000 synthetic transitions vs a bare batched forward of the same networks
   memory       the replay of a full conf/ant_neg.yaml run (35 tasks, 600 × 5000 + exploration)
   epoch        one Lightning epoch of conf/cheetah_neg.yaml vs the sum of its bare parts
+  loop         Lightning epochs of conf/point_goal.yaml and of cheetah_neg + conf/debug.yaml vs
+               the same module's parts in a plain loop, alternating (``loop.py``)
   accelerations  opt-in flags (--matmul_precision, torch.compile, CPU acting) vs the default path
 Writes benchmarks/results.json and prints the Markdown table of BENCHMARKS.md.
+``--curves`` instead measures the cost curves (``curves.py``): benchmarks/curves.{json,png}.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ import mujoco
 import torch
 
 from mier_pl.bench.accelerations import bench_compile, bench_cpu_acting, bench_matmul_precision
+from mier_pl.bench.curves import run_curves
 from mier_pl.bench.data import bench_collection, bench_memory, bench_relabel
+from mier_pl.bench.loop import bench_loops
 from mier_pl.bench.updates import bench_epoch, bench_meta_update, bench_sac_peer, bench_sac_update
 
 PROG = "python -m mier_pl.bench"
@@ -45,12 +50,20 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads; None: torch's default"
     )
+    parser.add_argument(
+        "--curves",
+        action="store_true",
+        help="measure the cost curves (step time, replay memory and sampling vs size) instead",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is visible here; run on a GPU machine")
     device = torch.device(args.device)
+    if args.curves:
+        run_curves(args.seconds, device, str(Path(args.out).parent))
+        return
     rows = [
         bench_collection("cheetah-negated-joints", args.seconds, device),
         bench_collection("ant-negated-joints", args.seconds, device),
@@ -61,6 +74,7 @@ def main() -> None:
         bench_relabel(args.seconds, device),
         bench_memory(device),
         bench_epoch(args.epoch_steps, args.seconds, device),
+        *bench_loops(device),
         *bench_matmul_precision(args.seconds, device, "high"),
         *bench_matmul_precision(args.seconds, device, "medium"),
         bench_compile(args.seconds, device),

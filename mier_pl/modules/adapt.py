@@ -20,7 +20,7 @@ from mier_pl.data.relabel import AdaptConfig, RelabelReplay
 from mier_pl.data.rollout import Collector
 from mier_pl.functional.adaptation import AdaptationReport, context_lrs, identify
 from mier_pl.functional.relabel import TerminationFn, reward_relabel, rollout_relabel
-from mier_pl.modules.common import FiniteGuard, manual_step
+from mier_pl.modules.common import FiniteGuard, log_step_metrics, manual_step
 from mier_pl.modules.mier import MIERModule
 from mier_pl.modules.sac import upgrade_optimizer_states
 
@@ -163,4 +163,4 @@ class AdaptModule(pl.LightningModule):
             "Lower --model.sac.lr, or check the synthetic rewards (--adapt.model_steps, --adapt.model_lr).",
         )
         self.finite_guard.check_if_due(self, batch_idx)
-        self.log_dict({f"sac/{k}": v for k, v in metrics.items()})
+        log_step_metrics(self, {f"sac/{k}": v for k, v in metrics.items()})

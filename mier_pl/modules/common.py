@@ -224,6 +224,22 @@ def is_logging_step(module: pl.LightningModule) -> bool:
     return every > 0 and (trainer.fit_loop.total_batch_idx + 1) % every == 0
 
 
+def log_step_metrics(module: pl.LightningModule, metrics: dict[str, Tensor]) -> None:
+    """A training step's scalars to the loggers, on Lightning's logging steps only.
+
+    What ``module.log_dict(metrics)`` of a training step (``on_step``, no ``on_epoch``)
+    amounts to, the same rows at the same step with the same ``epoch`` column and in
+    ``trainer.logged_metrics``, handed straight to Lightning's logger connector: ``self.log``
+    also files each value into its result collection, about 0.6 ms a value on this CPU even on
+    the steps whose values it then drops, which was 35 % of a point-goal training step
+    (BENCHMARKS.md, "Lightning loop"). Not for the progress bar or for values to reduce over
+    an epoch or across ranks (``sync_dist``): those go through ``self.log``. Like it, only
+    rank 0's loggers write.
+    """
+    if is_logging_step(module):
+        module.trainer._logger_connector.log_metrics(metrics)
+
+
 def spread_indices(total: int, count: int | None) -> list[int]:
     """``count`` evenly spaced indices of ``range(total)`` (all of them for ``None``)."""
     if count is None or count >= total:

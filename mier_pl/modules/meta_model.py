@@ -19,6 +19,7 @@ from mier_pl.modules.common import (
     FiniteGuard,
     as_config,
     is_logging_step,
+    log_step_metrics,
     manual_step,
 )
 from mier_pl.nets.model import ContextModel
@@ -192,4 +193,4 @@ class MetaModelModule(MetaTrainingModule):
         )
         self.finite_guard.check_if_due(self, batch_idx)
         self.optimize(self, self.optimizers(), loss)
-        self.log_dict(metrics)  # not on the progress bar: it would sync every step
+        log_step_metrics(self, metrics)  # not on the progress bar: it would sync every step

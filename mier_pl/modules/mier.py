@@ -18,6 +18,7 @@ from mier_pl.modules.common import (
     FiniteGuard,
     as_config,
     is_logging_step,
+    log_step_metrics,
     manual_step,
 )
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
@@ -149,4 +150,4 @@ class MIERModule(MetaTrainingModule):
         self.finite_guard.check_if_due(self, batch_idx)
 
         metrics.update({f"sac/{k}": v for k, v in sac_metrics.items()})
-        self.log_dict(metrics)
+        log_step_metrics(self, metrics)

@@ -7,6 +7,7 @@ import re
 from types import SimpleNamespace
 
 import mujoco
+import pytest
 import torch
 
 from mier_pl.bench.accelerations import bench_cpu_acting, bench_matmul_precision
@@ -116,3 +117,26 @@ def test_the_bare_collection_reference_pays_the_host_device_hand_off(monkeypatch
     env = make_env("walker-rand-params-ood")
     bare_collection(env, mujoco.MjData(env.model), 3, 5, "cpu")
     assert copies == ["to", "cpu"] * 3
+
+
+def test_loop_figure_alternates_lightning_and_bare_epochs():
+    """cheetah_neg + debug, 3 epochs of 4 steps: a bare epoch before each Lightning epoch
+    (3 of each timed), and the figure is the ratio of the medians after the first."""
+    from mier_pl.bench.loop import bench_loop
+
+    conf = str(CONF / "cheetah_neg.yaml")
+    row = bench_loop("debug", conf, (str(CONF / "debug.yaml"),), 4, torch.device("cpu"), 3)
+    assert row["ours"] > 0 and row["limit"] > 0
+    assert math.isclose(row["ratio"], row["ours"] / row["limit"])
+
+
+def test_cost_curve_pieces():
+    from mier_pl.bench.curves import linearity, replay_point, training_step
+
+    training_step(tasks=2, A=8, width=16, device="cpu")()  # runs at any size
+    point = replay_point(tasks=3, fill=1000, seconds=0.05, device="cpu")
+    assert point["transitions"] == 3 * 1000  # half pre-adapt, half post, per task
+    assert point["gib"] > 0 and point["draw_ms"] > 0
+    fit = linearity([1, 2, 3, 4], [3.0, 5.0, 7.0, 9.0])  # y = 1 + 2x exactly
+    assert fit["intercept"] == pytest.approx(1.0) and fit["slope"] == pytest.approx(2.0)
+    assert fit["max_rel_dev"] == pytest.approx(0.0, abs=1e-9)
