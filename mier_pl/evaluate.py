@@ -65,12 +65,18 @@ def evaluate_run(
     for split, tasks in (("train", collector.train_tasks), ("test", collector.test_tasks)):
         if not tasks:
             continue
-        means = []
+        returns = []  # [repeats, tasks]
         for r in range(repeats):
             torch.manual_seed(seed + r)
             with torch.no_grad():
-                means.append(float(module.evaluate_tasks(collector, list(tasks), steps).mean()))
-        out[split] = {"mean": float(np.mean(means)), "std": float(np.std(means)), "repeats": means}
+                returns.append(module.evaluate_tasks(collector, list(tasks), steps))
+        means = np.mean(returns, axis=1)
+        out[split] = {
+            "mean": float(np.mean(means)),
+            "std": float(np.std(means)),
+            "repeats": means.tolist(),
+            "per_task": np.mean(returns, axis=0).tolist(),  # each task's mean over repeats
+        }
     return out
 
 

@@ -29,6 +29,9 @@ def test_reevaluation_covers_every_task_and_is_seeded(run_cli, monkeypatch):
     assert counts == [(20, 16), (20, 16), (10, 16), (10, 16)]  # all tasks, A = batch size
     saved = json.loads((run / "final_eval.json").read_text())
     assert saved["train"]["mean"] == pytest.approx(np.mean(saved["train"]["repeats"]))
+    # Per task over repeats, and the split's mean is the mean of the tasks' means.
+    assert len(saved["test"]["per_task"]) == 10
+    assert np.mean(saved["test"]["per_task"]) == pytest.approx(saved["test"]["mean"])
     assert saved["env_steps"] == cli.datamodule.collector.env_steps and saved["epoch"] == 1
     (again,) = main([str(run), "--repeats", "2"])
     assert again["train"] == first["train"]  # same seeds, same returns

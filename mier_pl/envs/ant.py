@@ -71,6 +71,8 @@ class _AntEnv(MujocoMetaEnv):
 class _AntHeadingEnv(_AntEnv):
     """Forward term v_xy·(cos θ, sin θ); reward-only."""
 
+    task_parameter_name: ClassVar[str | None] = "direction angle (°)"
+
     reward_only: ClassVar[bool] = True
     task_type: ClassVar[type] = HeadingTask
 

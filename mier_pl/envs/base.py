@@ -9,6 +9,7 @@ batched function of torch tensors: :meth:`MetaEnv.termination_fn`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -40,6 +41,7 @@ class MetaEnv(gym.Env, Generic[TaskT]):
     max_episode_steps: ClassVar[int] = 200
     default_family_seed: ClassVar[int] = 1337
     task_type: ClassVar[type]
+    task_parameter_name: ClassVar[str | None] = None  # see task_parameter
 
     train_tasks: tuple[TaskT, ...]
     test_tasks: tuple[TaskT, ...]
@@ -110,6 +112,22 @@ class MetaEnv(gym.Env, Generic[TaskT]):
             f"{self.family} defines no task encoding, so it has no oracle-context baseline; "
             f"implement encode_task on {type(self).__name__}"
         )
+
+    def task_parameter(self, task: TaskT) -> tuple[str, float] | None:
+        """The one number a results plot sets a task's return against (the paper's Figure 5),
+        with its name: a 1-d encoding itself (a target velocity, a direction ±1), a 2-d one,
+        (cos, sin), as its angle in degrees in [0, 360); None where tasks differ in more than
+        one number (negated joints, physics scales: plots then use the task's index)."""
+        try:
+            code = self.encode_task(task)
+        except NotImplementedError:
+            return None
+        if code.shape[0] == 1:
+            return self.task_parameter_name or "task value", float(code[0])
+        if code.shape[0] == 2:
+            angle = math.degrees(math.atan2(float(code[1]), float(code[0]))) % 360.0
+            return self.task_parameter_name or "task angle (°)", angle
+        return None
 
     @property
     def task_encoding_dim(self) -> int:

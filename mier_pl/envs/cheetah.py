@@ -66,6 +66,8 @@ class _CheetahEnv(MujocoMetaEnv):
 class _CheetahVelocityEnv(_CheetahEnv):
     """Reward −|v_x − v*| − 0.05‖a‖²; reward-only (spec §7)."""
 
+    task_parameter_name: ClassVar[str | None] = "target velocity (m/s)"
+
     reward_only: ClassVar[bool] = True
     task_type: ClassVar[type] = VelocityTask
 
@@ -126,6 +128,8 @@ class CheetahVelHardEnv(_CheetahVelocityEnv):
 
 class CheetahDirEnv(_CheetahEnv):
     """cheetah-dir (benchmark): run forward or backward; reward dir·v_x − 0.05‖a‖²."""
+
+    task_parameter_name: ClassVar[str | None] = "direction"
 
     family: ClassVar[str] = "cheetah-dir"
     env_id: ClassVar[str] = "mier_pl/CheetahDir-v0"

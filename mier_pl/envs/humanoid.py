@@ -29,6 +29,8 @@ HEALTHY_Z = (1.0, 2.0)
 class HumanoidDirEnv(MujocoMetaEnv):
     """humanoid-dir: 100 train and 30 test directions θ ~ U[0, 2π); seed 1337; reward-only."""
 
+    task_parameter_name: ClassVar[str | None] = "direction angle (°)"
+
     family: ClassVar[str] = "humanoid-dir"
     env_id: ClassVar[str] = "mier_pl/HumanoidDir-v0"
     reward_only: ClassVar[bool] = True

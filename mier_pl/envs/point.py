@@ -72,6 +72,8 @@ class _PointEnv(MetaEnv):
 class PointGoalEnv(_PointEnv):
     """point-goal: the goal moves around the unit circle (a reward change)."""
 
+    task_parameter_name: ClassVar[str | None] = "goal angle (°)"
+
     family: ClassVar[str] = "point-goal"
     env_id: ClassVar[str] = "mier_pl/PointGoal-v0"
     reward_only: ClassVar[bool] = True
@@ -91,6 +93,8 @@ class PointGoalEnv(_PointEnv):
 
 class PointRotatedEnv(_PointEnv):
     """point-rotated: the goal is fixed at (1, 0); each task rotates the action (a dynamics change)."""
+
+    task_parameter_name: ClassVar[str | None] = "rotation angle (°)"
 
     family: ClassVar[str] = "point-rotated"
     env_id: ClassVar[str] = "mier_pl/PointRotated-v0"

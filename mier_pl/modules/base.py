@@ -82,10 +82,16 @@ class MetaTrainingModule(pl.LightningModule):
         return returns
 
     def should_eval(self, epoch: int) -> bool:
-        """Evaluate after epochs interval−1, 2·interval−1, … and after the last epoch."""
+        """Evaluate after epochs interval−1, 2·interval−1, … and after the last epoch (by
+        ``max_epochs`` or by the env-step budget)."""
         k = self.eval_cfg.interval
         last = self.trainer.max_epochs is not None and epoch == self.trainer.max_epochs - 1
-        return k > 0 and ((epoch + 1) % k == 0 or last)
+        return k > 0 and ((epoch + 1) % k == 0 or last or self._budget_spent)
+
+    @property
+    def _budget_spent(self) -> bool:
+        budget = self.collect_cfg.max_env_steps
+        return budget is not None and getattr(self, "_env_steps_total", 0.0) >= budget
 
     # ---------------------------------------------------------------- hooks
     def on_fit_start(self) -> None:
@@ -141,6 +147,15 @@ class MetaTrainingModule(pl.LightningModule):
             sync_dist=True,
             reduce_fx="sum",
         )
+        if self.collect_cfg.max_env_steps is not None:  # every rank reduces, all agree
+            steps = torch.tensor(float(dm.collector.env_steps), device=self.device)
+            self._env_steps_total = float(self.trainer.strategy.reduce(steps, reduce_op="sum"))
+            if self._budget_spent:
+                self.trainer.should_stop = True
+                self.print(
+                    f"env-step budget reached: {self._env_steps_total:.0f} of "
+                    f"{self.collect_cfg.max_env_steps} (model.init_args.collect.max_env_steps)"
+                )
         # Every rank reduces, finished episodes or not, and all then agree on whether to log: a
         # log with sync_dist on some ranks only issues different collectives (an NCCL hang).
         total, count = self.trainer.strategy.reduce(

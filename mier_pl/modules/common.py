@@ -46,6 +46,10 @@ class CollectConfig:
             device) or "cpu", a CPU copy of the actor refreshed once per collection phase, so
             no host↔device copy per env step (for GPU runs; the benchmark's accelerations
             table measures it). Its exploration noise then comes from the CPU generator.
+        max_env_steps: an env-step budget: meta-training stops after the epoch in which the
+            env steps collected (exploration included, summed over ranks) reach it, with that
+            epoch's evaluation; ``trainer.max_epochs`` still bounds it. None: no budget. The
+            paper states its schedules in env steps (conf/budget/*.yaml).
     """
 
     initial_exploration_repeats: NonNegativeInt = 5
@@ -54,6 +58,7 @@ class CollectConfig:
     posterior_steps: NonNegativeInt = 600
     adaptation_policy: Literal["context", "uniform"] = "context"
     act_on: Literal["device", "cpu"] = "device"
+    max_env_steps: PositiveInt | None = None
 
     def __post_init__(self) -> None:
         check_ranges(self, "model.init_args.collect")
