@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import re
+import sys
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -135,15 +137,33 @@ class _PointPainter:
         self.figure.clear()
 
 
+_gl_error: str | None = None  # why MuJoCo rendering failed in this process, once it has
+
+
+def _no_display_for_glfw() -> bool:
+    """MuJoCo would use GLFW (MUJOCO_GL unset or glfw) on Linux without an X/Wayland display."""
+    backend = os.environ.get("MUJOCO_GL", "").lower()
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return sys.platform.startswith("linux") and backend in ("", "glfw") and headless
+
+
 def _painter(env: Any, width: int, height: int) -> Any:
     """The painter of ``env``'s family; raises with the reason when there is none."""
     from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
+    global _gl_error
     if isinstance(env, MujocoEnv):
+        if _gl_error is None and _no_display_for_glfw():
+            _gl_error = f"MUJOCO_GL is {os.environ.get('MUJOCO_GL') or 'unset'} (GLFW) and there is no display"
+        if _gl_error is not None:  # a second attempt after a failed one can abort the process
+            raise RenderUnavailable(f"{GL_HINT} ({_gl_error})")
         try:
-            return _MujocoPainter(env, width, height)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # GLFW's own warnings; the reason is kept below
+                return _MujocoPainter(env, width, height)
         except Exception as err:  # mujoco.FatalError, GL import errors, ...
-            raise RenderUnavailable(f"{GL_HINT} ({type(err).__name__}: {err})") from err
+            _gl_error = f"{type(err).__name__}: {err}"
+            raise RenderUnavailable(f"{GL_HINT} ({_gl_error})") from err
     if hasattr(env, "position") and hasattr(env, "goal"):
         return _PointPainter(env, width, height)
     raise RenderUnavailable(
