@@ -151,6 +151,8 @@ def describe_task(task: Any) -> str:
         if isinstance(v, float):
             return f"{v:.3g}"
         if isinstance(v, (tuple, list)) and len(v) > 6:
+            if all(isinstance(x, (int, float)) for x in v):
+                return f"<{len(v)} values in {min(v):.2g}..{max(v):.2g}>"
             return f"<{len(v)} values>"
         return repr(v)
 
