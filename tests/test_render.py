@@ -260,21 +260,37 @@ def test_fit_with_video_every_logs_videos_to_tensorboard(run_cli):
 
 
 def test_wandb_offline_gets_the_videos_with_their_captions(run_cli, monkeypatch, tmp_path):
-    wandb = pytest.importorskip("wandb")
+    pytest.importorskip("wandb")
+    from pytorch_lightning.loggers import WandbLogger
+
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    run_cli(*FIT_VIDEO, "--config", CONF / "logger" / "wandb.yaml", "--trainer.max_epochs", "1")
-    wandb.finish()  # flush the run's log
-    (run,) = (tmp_path / "lightning_logs" / "wandb").glob("offline-run-*")
+    logged = []
+    original = WandbLogger.log_video
+
+    def spy(self, key, videos, step=None, **kwargs):
+        logged.append((key, step, kwargs["caption"][0]))
+        return original(self, key, videos, step, **kwargs)
+
+    monkeypatch.setattr(WandbLogger, "log_video", spy)
+    cli = run_cli(
+        *FIT_VIDEO, "--config", CONF / "logger" / "wandb.yaml", "--trainer.max_epochs", "1"
+    )
+    (logger,) = [lg for lg in cli.trainer.loggers if isinstance(lg, WandbLogger)]
+    run = Path(logger.experiment.dir).parent.resolve()  # lightning_logs/wandb/offline-run-*
+    logger.experiment.finish()
+    assert run.parent == (tmp_path / "lightning_logs" / "wandb").resolve()
     media = sorted(p.name for p in (run / "files" / "media" / "videos" / "eval_video").iterdir())
     ext = "mp4" if render.mp4_available() else "gif"
     assert [n.split("_")[:3] for n in media] == [["test", "task", "0"], ["train", "task", "0"]]
     assert all(n.endswith(f".{ext}") for n in media)
-    # Offline, the captions are in the run's log (the summary is written at sync).
-    log = next(run.glob("run-*.wandb")).read_bytes()
-    for split in ("train", "test"):
-        assert re.search(
-            rf"point-goal {split} task 0 \(angle=[0-9.]+\): return -[0-9.]+", log.decode("latin-1")
+    assert [(key, step) for key, step, _ in logged] == [
+        ("eval_video/train_task_0", 12),
+        ("eval_video/test_task_0", 12),
+    ]
+    for (_, _, caption), split in zip(logged, ("train", "test")):
+        assert re.fullmatch(
+            rf"point-goal {split} task 0 \(angle=[0-9.]+\): return -[0-9.]+", caption
         )
 
 
