@@ -42,7 +42,7 @@ def measure(family: str, width: int, height: int, out: Path) -> dict[str, float]
     filmed = time.perf_counter() - start
     video = recorder.video()
     if video is None:
-        raise RuntimeError(f"{family}: no video (see the warning above)")
+        raise SystemExit(f"error: {family} gave no video (the warning above says why)")
     start = time.perf_counter()
     path = write_video(video, out / family)
     encode = time.perf_counter() - start
