@@ -251,6 +251,10 @@ class EpisodeRecorder:
             self.failed = True
             warn_once(str(err), f"continuing without videos: {err}")
             return
+        except Exception as err:  # anything else a renderer raises: never the run's problem
+            self.failed = True
+            warn_once(f"start:{type(err).__name__}", f"continuing without videos: {err!r}")
+            return
         self.fps = self._painter.fps
         self._capture(env)
         self.seconds += time.perf_counter() - start
@@ -281,9 +285,13 @@ class EpisodeRecorder:
         return f"{self.title}{task}: return {self.episode_return:.2f}"
 
     def close(self) -> None:
-        if self._painter is not None:
-            self._painter.close()
-            self._painter = None
+        """Release the renderer (safe to call twice; never raises)."""
+        painter, self._painter = self._painter, None
+        if painter is not None:
+            try:
+                painter.close()
+            except Exception as err:
+                warn_once(f"close:{type(err).__name__}", f"could not close a renderer: {err!r}")
 
     def video(self) -> Video | None:
         """The episode's video (releasing the renderer), or None when it could not render."""
