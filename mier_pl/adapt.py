@@ -54,6 +54,7 @@ from mier_pl.results import (
     dump_task,
     load_task,
     print_summary,
+    task_videos,
     write_plots,
     write_results,
 )
@@ -425,8 +426,15 @@ class MIERTrainer(Trainer):
             f"{summary['mier_wr_mean']:.2f}, MIER mean {summary['mier_mean']:.2f} after {epochs} "
             f"relabeling epochs, from {results.checkpoint}"
         )
+        videos = task_videos(run_dir)
+        filmed = (
+            f", videos in task_<i>/: {', '.join(p.name for p in next(iter(videos.values())).values())}"
+            if videos
+            else ""
+        )
         rank_zero_info(
             f"adapt results in {run_dir}: {files}; per-task checkpoints in task_<i>/checkpoints/"
+            + filmed
         )
 
 
