@@ -3,6 +3,9 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Headless MuJoCo rendering (evaluation videos, docs/videos.md): software OpenGL unless the
+# caller chose a backend (MUJOCO_GL=egl on GPU nodes).
+export MUJOCO_GL ?= osmesa
 
 .PHONY: setup run test test-slow lint bench bench-curves bench-epochs gpu-check clean config-reference
 
@@ -12,6 +15,8 @@ $(STAMP): pyproject.toml
 	# CPU build of torch first, so the package's torch range installs nothing more.
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev]'
+	# libosmesa6 for MuJoCo videos where apt-get is available as root; a note otherwise.
+	scripts/install_gl.sh
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import functools
 import hashlib
 import json
@@ -44,6 +43,7 @@ from mier_pl.data.checkpoint_io import AtomicCheckpointIO, read_checkpoint
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.relabel import AdaptConfig
 from mier_pl.data.rollout import Collector
+from mier_pl.envs.base import describe_task
 from mier_pl.loggers import TensorBoardCSVLogger
 from mier_pl.modules.adapt import AdaptModule
 from mier_pl.modules.base import check_checkpoint_family
@@ -54,6 +54,7 @@ from mier_pl.results import (
     dump_task,
     load_task,
     print_summary,
+    task_videos,
     write_plots,
     write_results,
 )
@@ -184,21 +185,6 @@ def check_resume(run_dir: str | Path, record: dict[str, Any]) -> None:
         )
 
 
-def describe_task(task: Any) -> str:
-    """A short label for a task dataclass: ``angle=1.05``, ``joints=(0, 2, 5)``."""
-    if not dataclasses.is_dataclass(task):
-        return repr(task)
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, float):
-            return f"{v:.3g}"
-        if isinstance(v, (tuple, list)) and len(v) > 6:
-            return f"<{len(v)} values>"
-        return repr(v)
-
-    return ", ".join(f"{f.name}={fmt(getattr(task, f.name))}" for f in dataclasses.fields(task))
-
-
 def next_run_version(root: str | Path) -> str:
     """``adapt_<n>`` with ``n`` one past the largest under ``root`` (``lightning_logs/<family>``)."""
     taken = [
@@ -233,6 +219,7 @@ class MIERTrainer(Trainer):
         tasks: str | None = None,
         resume: str | None = None,
         settings: AdaptConfig | None = None,
+        videos: bool = True,
     ) -> AdaptResults:
         """Adapt a meta-trained MIER to test tasks with experience relabeling (Algorithm 2).
 
@@ -245,6 +232,9 @@ class MIERTrainer(Trainer):
                 to finish: finished tasks are read back, an unfinished one continues from its
                 last completed epoch.
             settings: Algorithm 2's settings (the config's ``adapt:`` group).
+            videos: film each task's MIER-wR episode and its episode after the last
+                relabeling epoch into ``task_<i>/mier_wr.mp4`` and ``task_<i>/mier.mp4`` (GIF
+                without imageio-ffmpeg; size: the model's ``eval.video_width/height``).
         """
         settings = settings or AdaptConfig()
         dm = datamodule
@@ -282,7 +272,7 @@ class MIERTrainer(Trainer):
                 results.tasks.append(load_task(done.read_text()))
                 continue
             result = self._adapt_task(
-                model, dm, source, settings, i, task_dir, base_seed, bool(resume)
+                model, dm, source, settings, i, task_dir, base_seed, bool(resume), videos
             )
             task_dir.mkdir(parents=True, exist_ok=True)
             done.write_text(dump_task(result))
@@ -308,6 +298,7 @@ class MIERTrainer(Trainer):
         task_dir: Path,
         base_seed: int,
         resume: bool = False,
+        videos: bool = False,
     ) -> TaskResult:
         """Algorithm 2 on test task ``index`` from a fresh copy of the meta-trained module."""
         start = time.perf_counter()
@@ -324,6 +315,8 @@ class MIERTrainer(Trainer):
             task,
             settings,
             dm.reward_only,
+            video_dir=task_dir if videos and self.is_global_zero else None,
+            video_title=f"{dm.family} test task {index}",
         )
         callback = RelabelCallback(settings)
         # last.ckpt after every epoch (save_top_k=1 without a monitor keeps just the newest; a
@@ -433,8 +426,15 @@ class MIERTrainer(Trainer):
             f"{summary['mier_wr_mean']:.2f}, MIER mean {summary['mier_mean']:.2f} after {epochs} "
             f"relabeling epochs, from {results.checkpoint}"
         )
+        videos = task_videos(run_dir)
+        filmed = (
+            f", videos in task_<i>/: {', '.join(p.name for p in next(iter(videos.values())).values())}"
+            if videos
+            else ""
+        )
         rank_zero_info(
             f"adapt results in {run_dir}: {files}; per-task checkpoints in task_<i>/checkpoints/"
+            + filmed
         )
 
 

@@ -8,7 +8,9 @@ and the table of a run can be remade from its directory alone::
     plot_return_curves(results); plot_comparison(results)
 
 Files in a run directory: ``results.json`` (everything), ``results.csv`` (one row per test
-task), ``returns.png`` and ``comparison.png``.
+task), ``returns.png`` and ``comparison.png``; ``task_<i>/mier_wr.mp4`` and ``mier.mp4`` (or
+``.gif``) are the task's MIER-wR episode and its episode after the last relabeling epoch
+(:func:`task_videos`, :func:`videos_html`).
 """
 
 from __future__ import annotations
@@ -343,3 +345,54 @@ def write_plots(results: AdaptResults, directory: str | Path) -> list[Path]:
         fig.savefig(directory / name, bbox_inches="tight")
         paths.append(directory / name)
     return paths
+
+
+VIDEO_NAMES = ("mier_wr", "mier")
+
+
+def task_videos(directory: str | Path) -> dict[int, dict[str, Path]]:
+    """The videos ``adapt`` wrote per test task: ``{task: {"mier_wr": path, "mier": path}}``
+    (``task_<i>/mier_wr.mp4`` and ``mier.mp4``, or ``.gif``; tasks without any are left out)."""
+    found: dict[int, dict[str, Path]] = {}
+    for task_dir in sorted(Path(directory).glob("task_*")):
+        if not task_dir.name[5:].isdigit():
+            continue
+        files = {
+            name: path
+            for name in VIDEO_NAMES
+            for path in (task_dir / f"{name}.mp4", task_dir / f"{name}.gif")
+            if path.is_file()
+        }
+        if files:
+            found[int(task_dir.name[5:])] = files
+    return found
+
+
+def videos_html(directory: str | Path, width: int = 320) -> str:
+    """An HTML table of each task's MIER-wR and MIER videos side by side, embedded (base64),
+    for the results notebook; empty when the run has no videos."""
+    import base64
+
+    def embed(path: Path) -> str:
+        data = base64.b64encode(path.read_bytes()).decode()
+        if path.suffix == ".mp4":
+            return (
+                f'<video width="{width}" controls loop autoplay muted>'
+                f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>'
+            )
+        return f'<img width="{width}" src="data:image/gif;base64,{data}">'
+
+    rows = [
+        f"<tr><td>task {task}</td>"
+        + "".join(
+            f"<td>{embed(files[name]) if name in files else 'missing'}</td>" for name in VIDEO_NAMES
+        )
+        + "</tr>"
+        for task, files in task_videos(directory).items()
+    ]
+    if not rows:
+        return ""
+    return (
+        "<table><tr><th></th><th>MIER-wR (before relabeling)</th>"
+        "<th>MIER (after the last relabeling epoch)</th></tr>" + "".join(rows) + "</table>"
+    )

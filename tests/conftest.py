@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
+# Headless rendering for the video tests (before anything imports mujoco); libosmesa6.
+os.environ.setdefault("MUJOCO_GL", "osmesa")
 
 
 @pytest.fixture

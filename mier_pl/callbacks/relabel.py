@@ -11,6 +11,9 @@ Schedule, per test task:
 - loop step ``k`` of an epoch with ``k % refresh_every == 0``: a new synthetic batch;
 - epoch end: evaluate (the MIER return after that relabeling epoch, and the evaluation
   "before" the next one).
+
+The MIER-wR episode and the last epoch's are filmed (``task_<i>/mier_wr.mp4``, ``mier.mp4``)
+when the module was given a video directory.
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ class RelabelCallback(Callback):
         self.report = report.as_plain()
         self.report["gate_open"] = self.replay.use_synthetic
         self.identified = True
-        self._record(pl_module, pl_module.evaluate())
+        self._record(pl_module, pl_module.evaluate(video="mier_wr"))
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -98,7 +101,8 @@ class RelabelCallback(Callback):
             pl_module.log("relabel/synthetic_size", float(self.replay.synthetic_size))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._record(pl_module, pl_module.evaluate())
+        last = trainer.max_epochs is not None and trainer.current_epoch == trainer.max_epochs - 1
+        self._record(pl_module, pl_module.evaluate(video="mier" if last else None))
 
     def _record(self, pl_module: pl.LightningModule, value: float) -> None:
         self.returns.append(value)

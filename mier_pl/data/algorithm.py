@@ -6,7 +6,7 @@ MIER's module, the model-only module and the adapt command all run the very same
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +16,7 @@ from torch import Tensor
 
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.buffer import MultiTaskReplay
-from mier_pl.data.rollout import Collector
+from mier_pl.data.rollout import Collector, Recorder
 
 Policy = Callable[[Tensor, Tensor, bool], Tensor]
 """``policy(obs [B, obs_dim], context [B, context_dim], deterministic) → actions [B, act_dim]``."""
@@ -95,16 +95,18 @@ def evaluate(
     adapt: Adapt,
     adapt_steps: int,
     prior_policy: Policy | None = None,
+    record: Mapping[int, Recorder] | None = None,
 ) -> tuple[np.ndarray, Tensor]:
     """Spec §4.2c: A steps with φ₀ (not stored), adapt φ, one deterministic episode.
 
     Returns the undiscounted returns ``[tasks]`` and the adapted contexts. On test tasks this
     is MIER-wR (no relabeling). ``prior_policy`` acts in the A steps (default: ``policy``).
+    ``record`` (task slot → recorder) films those slots' deterministic episodes.
     """
     ctx = prior.expand(len(tasks), -1)
     data = collector.rollout(tasks, adapt_steps, _acting(prior_policy or policy, ctx), count=False)
     adapted = adapt(data.batch)
-    returns = collector.run_episodes(tasks, _acting(policy, adapted, deterministic=True))
+    returns = collector.run_episodes(tasks, _acting(policy, adapted, deterministic=True), record)
     return returns, adapted
 
 

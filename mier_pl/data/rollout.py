@@ -8,9 +8,9 @@ every step makes a single policy forward for all of them (spec §4: "5 tasks in 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -26,6 +26,14 @@ ActFn = Callable[[Tensor], Tensor]
 The policy moves the observations to the device it computes on: one host→device copy per
 lockstep step for a policy on a GPU, none for one acting on a CPU copy of the actor.
 """
+
+
+class Recorder(Protocol):
+    """Watches one evaluation episode (:class:`mier_pl.render.EpisodeRecorder`)."""
+
+    def start(self, env: MetaEnv) -> None: ...
+
+    def step(self, env: MetaEnv, reward: float) -> None: ...
 
 
 @dataclass
@@ -141,14 +149,24 @@ class Collector:
 
     @torch.no_grad()
     @float32_matmul_precision("highest")
-    def run_episodes(self, tasks: Sequence[Any], act_fn: ActFn) -> np.ndarray:
-        """One episode per task, up to the horizon; returns undiscounted returns ``[B]``."""
+    def run_episodes(
+        self, tasks: Sequence[Any], act_fn: ActFn, record: Mapping[int, Recorder] | None = None
+    ) -> np.ndarray:
+        """One episode per task, up to the horizon; returns undiscounted returns ``[B]``.
+
+        ``record`` maps task slots to recorders (:class:`mier_pl.render.EpisodeRecorder`)
+        that watch that slot's episode; only those slots render, and the episodes are the
+        same with or without them.
+        """
         b = len(tasks)
         self._grow(b)
         envs = self.envs[:b]
         for env, task in zip(envs, tasks):
             env.set_task(task)
         obs = np.stack([env.reset()[0] for env in envs])
+        record = record or {}
+        for i, recorder in record.items():
+            recorder.start(envs[i])
         returns = np.zeros(b)
         alive = np.ones(b, bool)
         for _ in range(self.horizon):
@@ -158,6 +176,8 @@ class Collector:
                 returns[i] += reward
                 obs[i] = next_obs
                 alive[i] = not terminated
+                if record and i in record:
+                    record[i].step(envs[i], reward)
             if not alive.any():
                 break
         return returns

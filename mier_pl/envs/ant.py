@@ -34,6 +34,13 @@ class _AntEnv(MujocoMetaEnv):
     obs_dim: ClassVar[int] = 27
     ctrl_cost_weight: ClassVar[float] = 0.5
     uses_contact_forces: ClassVar[bool] = True
+    # From above and behind: the ant walks in the plane.
+    render_camera: ClassVar[dict[str, float]] = {
+        "trackbodyid": 1,
+        "distance": 5.0,
+        "elevation": -35.0,
+        "azimuth": 90.0,
+    }
 
     def _position(self) -> np.ndarray:
         return self.data.qpos[:2].copy()

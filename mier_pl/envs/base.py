@@ -9,6 +9,7 @@ batched function of torch tensors: :meth:`MetaEnv.termination_fn`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -157,3 +158,20 @@ class MetaEnv(gym.Env, Generic[TaskT]):
         """
         del obs, act
         return torch.zeros(next_obs.shape[:-1], dtype=torch.bool, device=next_obs.device)
+
+
+def describe_task(task: Any) -> str:
+    """A short label for a task dataclass: ``angle=1.05``, ``joints=(0, 2, 5)``."""
+    if not dataclasses.is_dataclass(task):
+        return repr(task)
+
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        if isinstance(v, (tuple, list)) and len(v) > 6:
+            if all(isinstance(x, (int, float)) for x in v):
+                return f"<{len(v)} values in {min(v):.2g}..{max(v):.2g}>"
+            return f"<{len(v)} values>"
+        return repr(v)
+
+    return ", ".join(f"{f.name}={fmt(getattr(task, f.name))}" for f in dataclasses.fields(task))

@@ -86,6 +86,9 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
         uses_contact_forces: whether reward or observation reads ``data.cfrc_ext``; only
             then is ``mj_rnePostConstraint`` run (MuJoCo ≥ 2 computes contact forces only
             on request, spec §7), which keeps cheetah and walker stepping cheap.
+        render_camera: the evaluation videos' camera (``mier_pl/render.py``), a MuJoCo
+            tracking camera on body ``trackbodyid``: Gymnasium v5's distance and elevation
+            for the 2-D robots; v5's cheetah and ant cameras do not track, these do.
     """
 
     xml_file: ClassVar[str]
@@ -95,6 +98,12 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
     obs_dim: ClassVar[int]
     ctrl_cost_weight: ClassVar[float]
     uses_contact_forces: ClassVar[bool] = False
+    render_camera: ClassVar[dict[str, float]] = {
+        "trackbodyid": 1,
+        "distance": 4.0,
+        "elevation": -20.0,
+        "azimuth": 90.0,
+    }
     metadata: ClassVar[dict[str, Any]] = {
         "render_modes": ["human", "rgb_array", "depth_array", "rgbd_tuple"]
     }

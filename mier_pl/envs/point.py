@@ -53,6 +53,16 @@ class _PointEnv(MetaEnv):
         self._init_tasks(family_seed)
         self.set_task(self.train_tasks[0])
 
+    @property
+    def position(self) -> np.ndarray:
+        """Where the point is (a copy)."""
+        return self._pos.copy()
+
+    @property
+    def goal(self) -> np.ndarray:
+        """The current task's goal (a copy)."""
+        return self._goal.copy()
+
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self._pos = np.zeros(2)

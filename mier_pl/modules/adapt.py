@@ -8,6 +8,7 @@ each runs and keeps the replay. One ``training_step`` is one loop step of spec �
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -18,11 +19,13 @@ from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.relabel import AdaptConfig, RelabelReplay
 from mier_pl.data.rollout import Collector
+from mier_pl.envs.base import describe_task
 from mier_pl.functional.adaptation import AdaptationReport, context_lrs, identify
 from mier_pl.functional.relabel import TerminationFn, reward_relabel, rollout_relabel
 from mier_pl.modules.common import FiniteGuard, log_step_metrics, manual_step
 from mier_pl.modules.mier import MIERModule
 from mier_pl.modules.sac import upgrade_optimizer_states
+from mier_pl.render import EpisodeRecorder, log_videos, save_video
 
 
 class AdaptModule(pl.LightningModule):
@@ -37,6 +40,8 @@ class AdaptModule(pl.LightningModule):
         settings: Algorithm 2's settings.
         reward_only: whether the family's tasks differ only in reward (picks the relabeling
             when ``settings.relabel`` is "auto").
+        video_dir: where :meth:`evaluate` writes the videos it is asked for (None: none).
+        video_title: their caption's first words, e.g. ``"cheetah-vel test task 3"``.
     """
 
     def __init__(
@@ -48,8 +53,11 @@ class AdaptModule(pl.LightningModule):
         task: Any,
         settings: AdaptConfig,
         reward_only: bool,
+        video_dir: Path | None = None,
+        video_title: str = "",
     ) -> None:
         super().__init__()
+        self.video_dir, self.video_title = video_dir, video_title
         self.mier = mier
         self.collector, self.source, self.termination_fn = collector, source, termination_fn
         self.task, self.settings = task, settings
@@ -109,10 +117,34 @@ class AdaptModule(pl.LightningModule):
             )
         return report
 
-    def evaluate(self) -> float:
-        """One deterministic episode with φ_T̂ (spec §6 step 4); the undiscounted return."""
+    def evaluate(self, video: str | None = None) -> float:
+        """One deterministic episode with φ_T̂ (spec §6 step 4); the undiscounted return.
+
+        ``video`` ("mier_wr" or "mier"): also film it into ``video_dir/<video>.mp4`` (GIF
+        without an mp4 encoder; :mod:`mier_pl.render`) and the task's TensorBoard run.
+        """
         act = lambda obs: self.mier.sac.act(obs, self.context, True)  # noqa: E731
-        return float(self.collector.run_episodes([self.task], act)[0])
+        record = {}
+        if video is not None and self.video_dir is not None:
+            what = (
+                "MIER-wR"
+                if video == "mier_wr"
+                else f"MIER, {self.current_epoch + 1} relabeling epochs"
+            )
+            e = self.mier.eval_cfg
+            record[0] = EpisodeRecorder(
+                f"{self.video_title} {what}",
+                describe_task(self.task),
+                width=e.video_width,
+                height=e.video_height,
+            )
+        value = float(self.collector.run_episodes([self.task], act, record)[0])
+        clip = record[0].video() if record else None
+        if clip is not None:
+            save_video(clip, self.video_dir / video)
+            loggers = [self.logger] if self.logger is not None else []
+            log_videos(loggers, {f"adapt_video/{video}": clip}, self.current_epoch, None)
+        return value
 
     def synthetic_batch(self) -> TransitionBatch:
         """Step 5: relabel ``synthetic_tasks × synthetic_per_task`` train transitions ``[n]``."""

@@ -8,7 +8,8 @@ from the subclass.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,9 @@ from torch import Tensor
 from mier_pl.data.algorithm import Adapt, Policy, collect_epoch, evaluate, explore, random_policy
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.rollout import Collector
+from mier_pl.envs.base import describe_task
 from mier_pl.modules.common import CollectConfig, EvalConfig, clip_pending_gradients, spread_indices
+from mier_pl.render import EpisodeRecorder, log_videos
 
 
 class MetaTrainingModule(pl.LightningModule):
@@ -64,11 +67,16 @@ class MetaTrainingModule(pl.LightningModule):
         return self.meta_model.adapt
 
     def evaluate_tasks(
-        self, collector: Collector, tasks: Sequence[Any], adapt_steps: int
+        self,
+        collector: Collector,
+        tasks: Sequence[Any],
+        adapt_steps: int,
+        record: Mapping[int, EpisodeRecorder] | None = None,
     ) -> np.ndarray:
         """Spec §4.2c on ``tasks``: A steps of adaptation data, adapt, one deterministic
         episode each; the returns ``[tasks]``. Training's evaluation and
-        ``python -m mier_pl.evaluate`` both call this."""
+        ``python -m mier_pl.evaluate`` both call this. ``record`` (slot → recorder) films
+        those tasks' deterministic episodes."""
         policy = self.policy()
         returns, _ = evaluate(
             collector,
@@ -78,6 +86,7 @@ class MetaTrainingModule(pl.LightningModule):
             self.acting_context(tasks, collector),
             adapt_steps,
             self.adaptation_policy(policy),
+            record,
         )
         return returns
 
@@ -92,6 +101,16 @@ class MetaTrainingModule(pl.LightningModule):
     def _budget_spent(self) -> bool:
         budget = self.collect_cfg.max_env_steps
         return budget is not None and getattr(self, "_env_steps_total", 0.0) >= budget
+
+    def should_render(self, epoch: int) -> bool:
+        """Videos at evaluations video_every, 2·video_every, … and at the last epoch's
+        (``eval.video_every``; 0 never), on the global-zero process only."""
+        e = self.eval_cfg
+        if e.video_every == 0 or e.interval == 0 or not self.trainer.is_global_zero:
+            return False
+        last = self.trainer.max_epochs is not None and epoch == self.trainer.max_epochs - 1
+        regular = (epoch + 1) % e.interval == 0 and ((epoch + 1) // e.interval) % e.video_every == 0
+        return last or regular
 
     # ---------------------------------------------------------------- hooks
     def on_fit_start(self) -> None:
@@ -165,13 +184,16 @@ class MetaTrainingModule(pl.LightningModule):
         if count > 0:  # the mean over every rank's episodes
             self.log("train/episode_return", total / count, prog_bar=True, sync_dist=True)
         if self.should_eval(self.current_epoch):
-            self.run_evaluation()
+            self.run_evaluation(videos=self.should_render(self.current_epoch))
 
     @torch.no_grad()
-    def run_evaluation(self) -> dict[str, np.ndarray]:
-        """Spec §4.2c on the chosen train tasks and on the test tasks (MIER-wR)."""
+    def run_evaluation(self, videos: bool = False) -> dict[str, np.ndarray]:
+        """Spec §4.2c on the chosen train tasks and on the test tasks (MIER-wR); with
+        ``videos``, the episodes of ``eval.video_tasks`` tasks per split are rendered and
+        logged (:mod:`mier_pl.render`)."""
         dm, e = self.data, self.eval_cfg
         results: dict[str, np.ndarray] = {}
+        clips: dict[str, EpisodeRecorder] = {}
         for split, count, key in (
             ("train", e.train_tasks, "eval/train_return"),
             ("test", e.test_tasks, self.test_return_key),
@@ -181,12 +203,42 @@ class MetaTrainingModule(pl.LightningModule):
             if not ids:
                 continue
             tasks = [all_tasks[i] for i in ids]
-            returns = self.evaluate_tasks(dm.collector, tasks, e.adapt_steps or dm.batch_size)
+            record = {
+                slot: EpisodeRecorder(
+                    f"{dm.family} {split} task {ids[slot]}",
+                    describe_task(tasks[slot]),
+                    width=e.video_width,
+                    height=e.video_height,
+                )
+                for slot in (spread_indices(len(ids), e.video_tasks) if videos else [])
+            }
+            returns = self.evaluate_tasks(
+                dm.collector, tasks, e.adapt_steps or dm.batch_size, record
+            )
+            clips.update({f"eval_video/{split}_task_{ids[k]}": r for k, r in record.items()})
             results[split] = returns
             self.log(key, float(returns.mean()), prog_bar=True, sync_dist=True)
             for i, r in zip(ids, returns):
                 self.log(f"{key}/task_{i}", float(r), sync_dist=True)
+        if clips:
+            self._log_videos(clips)
         return results
+
+    def _log_videos(self, clips: dict[str, EpisodeRecorder]) -> None:
+        """Log the rendered episodes to the loggers; files under ``<log dir>/videos/``."""
+        made = {tag: video for tag, r in clips.items() if (video := r.video()) is not None}
+        if not made:
+            return
+        log_dir = self.trainer.log_dir
+        files = log_videos(
+            self.loggers,
+            made,
+            self.global_step,
+            Path(log_dir, "videos") if log_dir else None,
+        )
+        seconds = sum(r.seconds for r in clips.values())
+        where = f" in {files[0].parent}" if files else ""
+        self.print(f"videos: {len(made)} episodes rendered in {seconds:.1f}s{where}")
 
     def on_before_optimizer_step(self, optimizer) -> None:
         clip_pending_gradients(self, optimizer)  # after unscaling: see manual_step

@@ -74,12 +74,22 @@ class EvalConfig:
         test_tasks: how many test tasks to evaluate (None: all of them).
         adapt_steps: A, the steps with φ₀ that φ is adapted on before the evaluated episode
             (None: the data module's batch size, as the release).
+        video_every: render the deterministic evaluated episode of ``video_tasks`` train and
+            test tasks every this many evaluations (and at the last one) and log the videos
+            to TensorBoard and W&B (0: never; docs/videos.md, mier_pl/render.py).
+        video_tasks: how many of the evaluated tasks of each split to render (evenly spaced).
+        video_width: frame width in pixels.
+        video_height: frame height in pixels.
     """
 
     interval: NonNegativeInt = 10
     train_tasks: NonNegativeInt = 10
     test_tasks: NonNegativeInt | None = None
     adapt_steps: PositiveInt | None = None
+    video_every: NonNegativeInt = 0
+    video_tasks: NonNegativeInt = 2
+    video_width: PositiveInt = 320
+    video_height: PositiveInt = 240
 
     def __post_init__(self) -> None:
         check_ranges(self, "model.init_args.eval")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
+from mier_pl import render
 from tests.conftest import CONF, metric_series, read_metrics
 
 DEBUG = CONF / "debug.yaml"
@@ -41,6 +44,15 @@ def checkpoint(tmp_path_factory) -> Path:
             ]
         )
     return root / cli.trainer.log_dir / "checkpoints" / "last.ckpt"
+
+
+def _tensorboard_image(log_dir: Path, tag: str) -> bytes:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = log_dir.glob("events.out.tfevents.*")
+    acc = EventAccumulator(str(events), size_guidance={"images": 0})
+    acc.Reload()
+    return acc.Images(tag)[-1].encoded_image_string
 
 
 def _adapt(run_cli, ckpt, *extra):
@@ -89,6 +101,16 @@ def test_adapt_runs_end_to_end_and_writes_results(run_cli, checkpoint, tmp_path)
         relabel["refreshes"] == 4 and int(relabel["replay"]["synthetic"]["added"][0]) == 4 * 3 * 20
     )
     assert _sha(checkpoint) == before  # the meta-trained weights on disk are never modified
+    # Each task's MIER-wR episode and its episode after the last relabeling epoch, filmed
+    # (31 frames: the reset and 30 steps), also in the task's TensorBoard run.
+    ext = "mp4" if render.mp4_available() else "gif"
+    for task in ("task_00", "task_02"):
+        assert sorted(p.name for p in (run / task).glob("mier*.*")) == [
+            f"mier.{ext}",
+            f"mier_wr.{ext}",
+        ]
+    gif = Image.open(io.BytesIO(_tensorboard_image(run / "task_02", "adapt_video/mier")))
+    assert gif.n_frames == 31
 
 
 def test_adapt_without_a_checkpoint_says_which_to_use(run_cli, checkpoint, tmp_path):
@@ -236,7 +258,16 @@ def test_adapt_on_a_family_without_test_tasks_says_so_first(run_cli):
 def test_adapt_follows_default_root_dir_and_ends_with_a_summary(
     run_cli, checkpoint, tmp_path, caplog
 ):
-    cli = _adapt(run_cli, checkpoint, "--tasks", "3", "--trainer.default_root_dir", tmp_path / "s")
+    cli = _adapt(
+        run_cli,
+        checkpoint,
+        "--tasks",
+        "3",
+        "--trainer.default_root_dir",
+        tmp_path / "s",
+        "--videos",
+        "false",
+    )
     result = json.loads((Path(cli.trainer.log_dir) / "results.json").read_text())["tasks"][0]
     assert (
         f"adapt done: 1 point-rotated test tasks, MIER-wR mean {result['mier_wr']:.2f}, MIER mean "
@@ -246,6 +277,7 @@ def test_adapt_follows_default_root_dir_and_ends_with_a_summary(
     assert Path(cli.trainer.log_dir) == run and (run / "results.json").is_file()
     assert (run / "task_03" / "checkpoints" / "last.ckpt").is_file()
     assert not (tmp_path / "lightning_logs").exists()
+    assert not list((run / "task_03").glob("mier*.*"))  # --videos false
 
 
 def test_adapt_refuses_a_damaged_checkpoint_in_one_line(run_cli, checkpoint, tmp_path):

@@ -67,9 +67,9 @@ def test_eval_adapt_steps_sets_the_evaluation_data(run_cli, monkeypatch):
     seen = []
     original = MetaTrainingModule.evaluate_tasks
 
-    def spy(self, collector, tasks, adapt_steps):
+    def spy(self, collector, tasks, adapt_steps, record=None):
         seen.append(adapt_steps)
-        return original(self, collector, tasks, adapt_steps)
+        return original(self, collector, tasks, adapt_steps, record)
 
     monkeypatch.setattr(MetaTrainingModule, "evaluate_tasks", spy)
     _fit(run_cli, "--model.init_args.eval.adapt_steps", "37")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import nbformat
+import numpy as np
 from nbclient import NotebookClient
 
+from mier_pl.render import Video, mp4_available, write_video
 from mier_pl.results import AdaptResults, TaskResult, write_results
 from tests.conftest import ROOT
 
@@ -33,6 +35,10 @@ def tiny_results() -> AdaptResults:
 def test_notebook_reproduces_table_and_figures(tmp_path, monkeypatch):
     run = tmp_path / "lightning_logs" / "point-rotated" / "adapt_0"
     write_results(tiny_results(), run)
+    clip = Video(np.full((3, 32, 32, 3), 90, np.uint8), 10.0, "c", 0.0)
+    for task in ("task_00", "task_03"):
+        for name in ("mier_wr", "mier"):
+            write_video(clip, run / task / name)
     monkeypatch.setenv("MIER_RESULTS_DIR", str(run))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(
@@ -46,3 +52,6 @@ def test_notebook_reproduces_table_and_figures(tmp_path, monkeypatch):
     )
     assert "MIER-wR vs MIER" in text and "-25.75" in text and "-14.75" in text  # mean row
     assert "rose from 0.5 to 9" in text  # the fallback is reported
+    html = "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
+    tag = "<video" if mp4_available() else "<img"
+    assert html.count(tag) == 4 and "task 3" in html  # MIER-wR and MIER, side by side
