@@ -61,6 +61,7 @@ METHODS = {
     "pearl": Method("pearl", (), "adapt", overlay="pearl.yaml"),
 }
 LABELS = {"mier": "MIER", "mier_wr": "MIER-wR", "oracle": "oracle context", "pearl": "PEARL"}
+COLORS = {"mier": "C0", "mier_wr": "C1", "oracle": "C2", "pearl": "C3"}  # the same in every plot
 
 
 # ----------------------------------------------------------------- commands
@@ -357,7 +358,7 @@ def _plots(out: Path, jobs: list[Job], table: dict, xs: list, axis: str, meta: d
         [LABELS[k] for k in keys],
         [table[k]["mean"] for k in keys],
         yerr=[table[k]["std"] for k in keys],
-        color=[f"C{i}" for i in range(len(keys))],
+        color=[COLORS[k] for k in keys],
         capsize=4,
     )
     ax.set(ylabel="test return", title=f"{meta['family']} ({len(meta['seeds'])} seeds)")
@@ -367,11 +368,11 @@ def _plots(out: Path, jobs: list[Job], table: dict, xs: list, axis: str, meta: d
 
     order = np.argsort(xs)
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    for i, k in enumerate(keys):
+    for k in keys:
         mean, std = np.array(table[k]["per_task_mean"]), np.array(table[k]["per_task_std"])
         x = np.asarray(xs)[order]
-        ax.plot(x, mean[order], "o-", color=f"C{i}", label=LABELS[k])
-        ax.fill_between(x, (mean - std)[order], (mean + std)[order], color=f"C{i}", alpha=0.15)
+        ax.plot(x, mean[order], "o-", color=COLORS[k], label=LABELS[k])
+        ax.fill_between(x, (mean - std)[order], (mean + std)[order], color=COLORS[k], alpha=0.15)
     ax.set(xlabel=axis, ylabel="test return", title=f"{meta['family']}: return per test task")
     ax.legend()
     fig.tight_layout()
@@ -379,24 +380,25 @@ def _plots(out: Path, jobs: list[Job], table: dict, xs: list, axis: str, meta: d
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-    for i, name in enumerate(meta["methods"]):
+    for name in meta["methods"]:
         runs = [j.run for j in jobs if j.method.name == name]
-        for ax, key in zip(axes, ("eval/train_return", "test")):
-            if key == "test":
+        for ax, split in zip(axes, ("train", "test")):
+            # The test curve is each method's in-run evaluation before any relabeling.
+            key, label = "eval/train_return", name
+            if split == "test":
                 key = {"oracle": "eval/test_return_oracle", "pearl": "eval/test_return_pearl"}.get(
                     name, "eval/test_return_mier_wr"
                 )
-            curves = [_curve(r, key) for r in runs]
-            curves = [c for c in curves if c[0]]
+                label = "mier_wr" if name == "mier" else name
+            curves = [c for c in (_curve(r, key) for r in runs) if c[0]]
             if not curves:
                 continue
             n = min(len(c[0]) for c in curves)
             x = np.mean([c[0][:n] for c in curves], axis=0)
             y = np.array([c[1][:n] for c in curves])
-            ax.plot(x, y.mean(0), color=f"C{i}", label=LABELS[name])
-            ax.fill_between(
-                x, y.mean(0) - y.std(0), y.mean(0) + y.std(0), color=f"C{i}", alpha=0.15
-            )
+            color = COLORS[label]
+            ax.plot(x, y.mean(0), color=color, label=LABELS[label])
+            ax.fill_between(x, y.mean(0) - y.std(0), y.mean(0) + y.std(0), color=color, alpha=0.15)
     axes[0].set(title="train tasks", xlabel="env steps", ylabel="return")
     axes[1].set(title="test tasks, before relabeling", xlabel="env steps", ylabel="return")
     for ax in axes:
