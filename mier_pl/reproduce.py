@@ -245,7 +245,7 @@ def test_task_ids(job: Job) -> list[int]:
 
 
 def write_report(root: Path, jobs: list[Job], args: argparse.Namespace) -> dict:
-    out = root / "report"
+    out = Path(args.out) if args.out else root / "report"
     out.mkdir(parents=True, exist_ok=True)
     family = yaml.safe_load((jobs[0].run / "config.yaml").read_text())["data"]["family"]
     env = make_env(family)
@@ -444,6 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tasks", default=None, help="test tasks for adapt, e.g. 0,3,7 (all)")
     parser.add_argument("--jobs", type=int, default=1, help="seed-method pipelines at once")
     parser.add_argument("--root", default="runs/reproduce", help="where runs and report go")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="where the report goes (default: <root>/<config>/<budget>/report)",
+    )
     parser.add_argument(
         "--print-commands",
         action="store_true",
