@@ -199,3 +199,53 @@ def test_resume_restores_encoder_optimisers_and_both_replays(run_cli):
     third = _fit(run_cli, "--ckpt_path", str(ckpt), epochs=2)  # and one more epoch trains on
     assert third.trainer.current_epoch == 2
     assert int(third.model.context_replay.added.sum()) > 0
+
+
+def _adapt(run_cli, ckpt: Path, *extra: str):
+    return run_cli(
+        "adapt",
+        "--config",
+        CONF / "point_goal.yaml",
+        "--config",
+        CONF / "debug.yaml",
+        "--ckpt_path",
+        str(ckpt),
+        "--tasks",
+        "0,1",
+        "--trainer.enable_progress_bar",
+        "false",
+        *extra,
+    )
+
+
+def test_adapt_on_a_pearl_checkpoint_writes_pearl_and_pearl_relabel_results(run_cli, tmp_path):
+    import json
+
+    from mier_pl.results import load_results
+
+    fit = _fit(run_cli)
+    ckpt = Path(fit.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    root = tmp_path / "lightning_logs" / "point-goal"
+
+    _adapt(run_cli, ckpt)
+    pearl = load_results(root / "adapt_0")
+    assert pearl.method == "pearl" and [t.task for t in pearl.tasks] == [0, 1]
+    for t in pearl.tasks:
+        assert -200 < t.mier_wr < 0 and t.mier == [] and t.final == t.mier_wr
+    assert json.loads((root / "adapt_0" / "results.json").read_text())["method"] == "pearl"
+    assert (root / "adapt_0" / "results.csv").is_file()
+
+    _adapt(run_cli, ckpt, "--adapt.method", "relabel", "--adapt.model_steps", "20")
+    relabel = load_results(root / "adapt_1")
+    assert relabel.method == "pearl_relabel"
+    for t in relabel.tasks:
+        assert len(t.mier) == 2  # debug.yaml: 2 relabeling epochs, each evaluated
+        assert all(-200 < r < 0 for r in [t.mier_wr, *t.mier])
+        assert t.val_loss_final <= t.val_loss_context or t.model_fallback
+
+
+def test_adapt_refuses_relabeling_without_exploration_episodes(run_cli):
+    fit = _fit(run_cli, "--model.init_args.pearl.exploration_episodes", "0")
+    ckpt = Path(fit.trainer.log_dir) / "checkpoints" / "last.ckpt"
+    with pytest.raises(ValueError, match="exploration_episodes is 0"):
+        _adapt(run_cli, ckpt, "--adapt.method", "relabel")
