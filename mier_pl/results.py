@@ -373,3 +373,46 @@ def write_plots(results: AdaptResults, directory: str | Path) -> list[Path]:
         fig.savefig(directory / name, bbox_inches="tight")
         paths.append(directory / name)
     return paths
+
+
+# ------------------------------------------------------------ across methods
+def method_returns(runs: list[AdaptResults]) -> dict[str, dict[int, list[float]]]:
+    """``{label: {test task: [return per run]}}`` over adapt runs of any methods: each run
+    adds its return without relabeling (MIER-wR or PEARL) and, when it relabeled, its final
+    return (MIER or PEARL + relabeling). Runs of one method are seeds of it."""
+    table: dict[str, dict[int, list[float]]] = {}
+    for results in runs:
+        before, after = results.labels
+        for t in results.tasks:
+            table.setdefault(before, {}).setdefault(t.task, []).append(t.mier_wr)
+            if t.mier:
+                table.setdefault(after, {}).setdefault(t.task, []).append(t.final)
+    return table
+
+
+def plot_methods(table: dict[str, dict[int, list[float]]], family: str):
+    """Figure 4 of the paper's kind: each method's test return per test task (mean over
+    seeds) and over all tasks (mean ± s.e.m. of the per-task means), side by side."""
+    tasks = sorted({t for per_task in table.values() for t in per_task})
+    n, k = len(tasks), max(len(table), 1)
+    width = 0.8 / k
+    fig, ax = _figure(min(max(7.0, 0.12 * k * (n + 1) + 4.0), 18.0), 4.6)
+    for i, (label, per_task) in enumerate(table.items()):
+        offset = (i - (k - 1) / 2) * width
+        means = [float(np.mean(per_task[t])) if t in per_task else math.nan for t in tasks]
+        ax.bar(np.arange(n) + offset, means, width, label=label, color=f"C{i}")
+        finite = [m for m in means if math.isfinite(m)]
+        sem = float(np.std(finite, ddof=1) / math.sqrt(len(finite))) if len(finite) > 1 else 0.0
+        ax.bar(
+            n + 0.6 + offset, np.mean(finite), width, yerr=sem, capsize=4, hatch="//", color=f"C{i}"
+        )
+    ax.axvline(n - 0.2, color="grey", lw=0.8, ls="--")
+    ax.set_xticks([*range(n), n + 0.6], [*map(str, tasks), "mean\n± s.e.m."])
+    ax.set_xlabel("test task")
+    ax.set_ylabel("test return (one deterministic episode)")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_title(f"{family}: test return by method")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
