@@ -92,7 +92,7 @@ def test_adapt_runs_of_several_methods_are_set_side_by_side(tmp_path):
         run("pearl_relabel_s0", "pearl_relabel", [(-22.0, [-18.0]), (-28.0, [-25.0])]),
     ]
     report_main(["--adapt", *dirs, "--out", str(tmp_path / "out")])
-    rows = list(_csv.DictReader(open(tmp_path / "out" / "methods.csv")))
+    rows = list(_csv.DictReader((tmp_path / "out" / "methods.csv").read_text().splitlines()))
     got = {(r["method"], int(r["task"])): (float(r["mean"]), int(r["runs"])) for r in rows}
     assert got[("MIER-wR", 0)] == (-12.0, 2)
     assert got[("MIER", 0)] == (-9.0, 2)  # the final epochs -8 and -10
