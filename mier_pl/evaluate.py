@@ -63,7 +63,7 @@ def evaluate_run(
         if "ReplayDataModule" in checkpoint
         else None,
         "context_source": getattr(module, "context_source", "pearl"),
-        "adapt_steps": steps,
+        "adapt_steps": None if kind is PEARLModule else steps,  # PEARL explores episodes
         "repeats": repeats,
     }
     for split, tasks in (("train", collector.train_tasks), ("test", collector.test_tasks)):
@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             for s in ("train", "test")
             if s in result
         ]
-        print(f"{run}: A={result['adapt_steps']}, {result['repeats']} repeats: " + ", ".join(parts))
+        how = "PEARL's protocol" if result["adapt_steps"] is None else f"A={result['adapt_steps']}"
+        print(f"{run}: {how}, {result['repeats']} repeats: " + ", ".join(parts))
         results.append(result)
     return results
 

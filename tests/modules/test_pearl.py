@@ -249,3 +249,14 @@ def test_adapt_refuses_relabeling_without_exploration_episodes(run_cli):
     ckpt = Path(fit.trainer.log_dir) / "checkpoints" / "last.ckpt"
     with pytest.raises(ValueError, match="exploration_episodes is 0"):
         _adapt(run_cli, ckpt, "--adapt.method", "relabel")
+
+
+def test_evaluate_reevaluates_a_pearl_run_with_its_protocol(run_cli):
+    from mier_pl.evaluate import evaluate_run
+
+    fit = _fit(run_cli)
+    result = evaluate_run(Path(fit.trainer.log_dir), repeats=2, adapt_steps=None)
+    assert result["context_source"] == "pearl" and result["adapt_steps"] is None
+    for split in ("train", "test"):
+        assert len(result[split]["repeats"]) == 2
+        assert -200 < result[split]["mean"] < 0
