@@ -189,6 +189,7 @@ class PEARLRelabelModule(AdaptModule):
             pass a copy).
         model_hidden: the model's units per hidden layer (release: 200).
         model_layers: its hidden layers (release: 4).
+        adapt_options: passed on to :class:`AdaptModule`.
         The others: as :class:`AdaptModule`.
     """
 
@@ -203,13 +204,16 @@ class PEARLRelabelModule(AdaptModule):
         reward_only: bool,
         model_hidden: int = 200,
         model_layers: int = 4,
+        **adapt_options: Any,
     ) -> None:
         if pearl.pearl_cfg.exploration_episodes == 0:
             raise ValueError(
                 "PEARL + relabeling fits its model on PEARL's exploration episodes, and this "
                 "checkpoint's pearl.exploration_episodes is 0; meta-train with at least 1"
             )
-        super().__init__(pearl, collector, source, termination_fn, task, settings, reward_only)
+        super().__init__(
+            pearl, collector, source, termination_fn, task, settings, reward_only, **adapt_options
+        )
         obs_dim, act_dim = pearl.hparams["obs_dim"], pearl.hparams["act_dim"]
         self.dynamics = ContextModel(
             obs_dim, act_dim, 1, model_hidden, model_layers, separate=reward_only

@@ -186,13 +186,14 @@ class PEARLModule(MetaTrainingModule):
         return lambda batch: self.posterior_params(batch, self.pearl_cfg.context_batch)
 
     def evaluate_tasks(
-        self, collector: Collector, tasks: Sequence[Any], adapt_steps: int
+        self, collector: Collector, tasks: Sequence[Any], adapt_steps: int, record: Any = None
     ) -> np.ndarray:
         """PEARL's protocol (oyster's ``collect_paths``): deterministic actions throughout;
         ``exploration_episodes`` episodes with z from the prior (a new z each), accumulating
         their transitions as context; then z from the posterior of all of it, and the return
-        of that one more episode ``[tasks]``. ``adapt_steps`` is unused."""
-        del adapt_steps
+        of that one more episode ``[tasks]``. ``adapt_steps`` is unused; ``record`` (the base's
+        episode recorders, where the base films its evaluation) is not filmed here."""
+        del adapt_steps, record
         policy = self.policy()
         gathered: list[TransitionBatch] = []
         for _ in range(self.pearl_cfg.exploration_episodes):
