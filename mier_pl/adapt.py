@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
@@ -45,9 +46,10 @@ from mier_pl.data.relabel import AdaptConfig
 from mier_pl.data.rollout import Collector
 from mier_pl.envs.base import describe_task
 from mier_pl.loggers import TensorBoardCSVLogger
-from mier_pl.modules.adapt import AdaptModule
+from mier_pl.modules.adapt import AdaptModule, PEARLRelabelModule
 from mier_pl.modules.base import check_checkpoint_family
 from mier_pl.modules.mier import MIERModule
+from mier_pl.modules.pearl import PEARLModule
 from mier_pl.results import (
     AdaptResults,
     TaskResult,
@@ -61,6 +63,7 @@ from mier_pl.results import (
 
 TASK_RESULT = "result.json"
 RUN_RECORD = "adapt_run.json"
+ADDED_SETTINGS = {"method": "auto"}  # AdaptConfig fields newer than some recorded runs
 
 
 # ------------------------------------------------------------------ checks
@@ -94,7 +97,7 @@ def check_adapt_checkpoint(
     ``family`` that holds its train replay (the relabeling source)."""
     check_checkpoint_family(checkpoint, family, obs_dim, act_dim, path)
     trained = (checkpoint.get("hyper_parameters") or {}).get("_class_path", "")
-    if trained and not trained.endswith(".MIERModule"):
+    if trained and not trained.endswith((".MIERModule", ".PEARLModule")):
         raise ValueError(
             f"checkpoint {path} is from a {trained.rsplit('.', 1)[-1]} run, which meta-trains the "
             "model alone and has no policy to adapt; pass the last.ckpt of a MIER fit run "
@@ -171,7 +174,8 @@ def check_resume(run_dir: str | Path, record: dict[str, Any]) -> None:
             f"checkpoint {saved.get('checkpoint')} (sha256 {str(saved.get('checkpoint_sha256'))[:12]}) "
             f"→ {record['checkpoint']} (sha256 {record['checkpoint_sha256'][:12]})"
         )
-    old, new = saved.get("settings", {}), record["settings"]
+    # Settings added since a run was started take their default (the behaviour it ran with).
+    old, new = {**ADDED_SETTINGS, **saved.get("settings", {})}, record["settings"]
     diffs += [
         f"adapt.{k} {old.get(k)!r} → {new.get(k)!r}"
         for k in sorted(set(old) | set(new))
@@ -246,10 +250,13 @@ class MIERTrainer(Trainer):
         checkpoint = read_checkpoint(ckpt_path)
         check_adapt_checkpoint(checkpoint, str(ckpt_path), dm.family, dm.obs_dim, dm.act_dim)
         task_ids = parse_tasks(tasks, dm.num_test_tasks, dm.family)
-        if not isinstance(model, MIERModule):
+        if not isinstance(model, (MIERModule, PEARLModule)):
             raise TypeError(
-                f"adapt needs a MIERModule (--model mier_pl.modules.MIERModule), got {type(model).__name__}"
+                f"adapt needs a MIERModule or PEARLModule checkpoint, got {type(model).__name__}"
             )
+        method = "mier"
+        if isinstance(model, PEARLModule):
+            method = "pearl_relabel" if settings.method == "relabel" else "pearl"
         model.load_state_dict(checkpoint["state_dict"])
         device = self.strategy.root_device
         replay_state = checkpoint["ReplayDataModule"]["replay"]
@@ -263,7 +270,7 @@ class MIERTrainer(Trainer):
         run_dir.mkdir(parents=True, exist_ok=True)
         if self.is_global_zero and not (run_dir / RUN_RECORD).is_file():
             (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
-        results = AdaptResults(dm.family, str(ckpt_path), settings.as_dict())
+        results = AdaptResults(dm.family, str(ckpt_path), settings.as_dict(), method=method)
         base_seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
         for i in task_ids:
             task_dir = run_dir / f"task_{i:02d}"
@@ -271,15 +278,19 @@ class MIERTrainer(Trainer):
             if resume and done.is_file():
                 results.tasks.append(load_task(done.read_text()))
                 continue
-            result = self._adapt_task(
-                model, dm, source, settings, i, task_dir, base_seed, bool(resume), videos
-            )
+            if method == "pearl":
+                result = self._pearl_task(model, dm, i, base_seed)
+            else:
+                result = self._adapt_task(
+                    model, dm, source, settings, i, task_dir, base_seed, bool(resume), videos
+                )
             task_dir.mkdir(parents=True, exist_ok=True)
             done.write_text(dump_task(result))
             results.tasks.append(result)
+            before, after = results.labels
             rank_zero_info(
-                f"{dm.family} test task {i} ({result.description}): MIER-wR {result.mier_wr:.2f}, "
-                f"MIER {result.final:.2f} after {len(result.mier)} relabeling epochs ({result.seconds:.1f}s)"
+                f"{dm.family} test task {i} ({result.description}): {before} {result.mier_wr:.2f}, "
+                f"{after} {result.final:.2f} after {len(result.mier)} relabeling epochs ({result.seconds:.1f}s)"
             )
             if result.model_fallback:
                 rank_zero_warn(f"{dm.family} test task {i}: {result.model_report}")
@@ -288,9 +299,29 @@ class MIERTrainer(Trainer):
         return results
 
     # ------------------------------------------------------------- per task
+    def _pearl_task(
+        self, pearl: PEARLModule, dm: ReplayDataModule, index: int, base_seed: int
+    ) -> TaskResult:
+        """PEARL's evaluation protocol on test task ``index`` (its fit-time evaluation)."""
+        start = time.perf_counter()
+        pl.seed_everything(base_seed + index, verbose=False)
+        device = self.strategy.root_device
+        collector = Collector(dm.family, dm.family_seed, base_seed + 1000 * (index + 1), device)
+        task = collector.test_tasks[index]
+        module = pearl.to(device).eval()
+        with torch.no_grad():
+            value = float(module.evaluate_tasks(collector, [task], 0)[0])
+        return TaskResult(
+            task=index,
+            description=describe_task(task),
+            mier_wr=value,
+            mier=[],
+            seconds=time.perf_counter() - start,
+        )
+
     def _adapt_task(
         self,
-        mier: MIERModule,
+        mier: MIERModule | PEARLModule,
         dm: ReplayDataModule,
         source: MultiTaskReplay,
         settings: AdaptConfig,
@@ -307,7 +338,8 @@ class MIERTrainer(Trainer):
         device = self.strategy.root_device
         collector = Collector(dm.family, dm.family_seed, base_seed + 1000 * (index + 1), device)
         task = collector.test_tasks[index]
-        module = AdaptModule(
+        kind = PEARLRelabelModule if isinstance(mier, PEARLModule) else AdaptModule
+        module = kind(
             copy.deepcopy(mier),
             collector,
             source,
@@ -422,8 +454,10 @@ class MIERTrainer(Trainer):
         summary = results.summary()
         epochs = max((len(t.mier) for t in results.tasks), default=0)
         rank_zero_info(
-            f"adapt done: {summary['tasks']} {results.family} test tasks, MIER-wR mean "
-            f"{summary['mier_wr_mean']:.2f}, MIER mean {summary['mier_mean']:.2f} after {epochs} "
+            f"adapt done{'' if results.method == 'mier' else f' ({results.method})'}: "
+            f"{summary['tasks']} {results.family} test tasks, "
+            f"{results.labels[0]} mean {summary['mier_wr_mean']:.2f}, {results.labels[1]} mean "
+            f"{summary['mier_mean']:.2f} after {epochs} "
             f"relabeling epochs, from {results.checkpoint}"
         )
         videos = task_videos(run_dir)

@@ -42,6 +42,7 @@ from mier_pl.data.relabel import AdaptConfig
 from mier_pl.loggers import TensorBoardCSVLogger
 from mier_pl.modules.base import check_checkpoint_family
 from mier_pl.modules.mier import MIERModule
+from mier_pl.modules.pearl import PEARLModule
 from mier_pl.parser import MIERArgumentParser
 from mier_pl.precision import Precision
 from mier_pl.ranges import PositiveInt
@@ -247,6 +248,7 @@ class MIERCLI(LightningCLI):
                 ("train/episode_return", "train return"),
                 ("eval/train_return", "eval train return"),
                 ("eval/test_return_mier_wr", "MIER-wR test return"),
+                ("eval/test_return_pearl", "PEARL test return"),
             ):
                 if key in metrics:
                     value = float(metrics[key])
@@ -257,7 +259,8 @@ class MIERCLI(LightningCLI):
             print(f"logs: {log_dir}  (tensorboard --logdir {Path(log_dir).parent})")
             if ckpt:
                 hint = "resume: --ckpt_path last"
-                if isinstance(self.model, MIERModule):  # a model-only run has no policy to adapt
+                # a model-only run has no policy to adapt
+                if isinstance(self.model, (MIERModule, PEARLModule)):
                     hint += f"; test time: adapt --ckpt_path {ckpt}"
                 print(f"checkpoint: {ckpt}  ({hint})")
         # Leave no gloo/NCCL threads for interpreter shutdown: a rank that exits with its

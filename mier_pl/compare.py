@@ -4,7 +4,7 @@ Each ``NAME=DIR`` names one method or variant and a directory whose subdirectori
 seeds' ``fit`` runs (``metrics.csv``; as written with ``--trainer.logger.init_args.save_dir
 ROOT --trainer.logger.init_args.name NAME --trainer.logger.init_args.version s<seed>``). A
 seed run that holds ``adapt/results.json`` (an ``adapt`` run written into it) adds MIER's
-relabeled test return, and one that holds ``final_eval.json`` (``python -m mier_pl.evaluate``)
+relabeled test return (MIER's, or PEARL + relabeling's for a PEARL run), and one that holds ``final_eval.json`` (``python -m mier_pl.evaluate``)
 its re-evaluation on every task. The comparison is written as Markdown and CSV (final values, mean ±
 std over seeds) and a PNG of the learning curves against env steps:
 
@@ -29,7 +29,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 TRAIN_KEY = "eval/train_return"
-TEST_KEYS = ("eval/test_return_mier_wr", "eval/test_return_oracle")
+TEST_KEYS = ("eval/test_return_mier_wr", "eval/test_return_oracle", "eval/test_return_pearl")
 STEPS_KEY = "progress/env_steps"
 
 
@@ -41,7 +41,7 @@ class SeedRun:
     train: dict[float, float]
     test: dict[float, float]
     test_key: str
-    mier: float | None = None  # mean MIER return over test tasks after relabeling
+    mier: float | None = None  # mean test return after relabeling (MIER, or PEARL + relabeling)
     reeval: dict | None = None  # final_eval.json of python -m mier_pl.evaluate
 
 
@@ -89,7 +89,10 @@ def read_seed(run: Path, adapt_dir: str = "adapt") -> SeedRun:
     mier = None
     results = run / adapt_dir / "results.json"
     if results.is_file():
-        mier = float(json.loads(results.read_text())["summary"]["mier_mean"])
+        payload = json.loads(results.read_text())
+        # method "pearl" is PEARL's protocol without relabeling: the fit's test return already
+        if payload.get("method", "mier") in ("mier", "pearl_relabel"):
+            mier = float(payload["summary"]["mier_mean"])
     final = run / "final_eval.json"
     reeval = json.loads(final.read_text()) if final.is_file() else None
     return SeedRun(run.name, train, test, test_key, mier, reeval)
@@ -121,7 +124,7 @@ def table_rows(variants: list[Variant]) -> list[dict[str, str]]:
                 "env steps": "/".join(f"{s:,.0f}" for s in steps),
                 "train return": _fmt(v.final("train")),
                 "test return (no relabeling)": _fmt(v.final("test")),
-                "test return, MIER (relabeled)": _fmt(v.final("mier")),
+                "test return, relabeled (MIER / PEARL + relabeling)": _fmt(v.final("mier")),
                 "train, all tasks re-evaluated": _fmt(v.final("reeval_train")),
                 "test, all tasks re-evaluated": _fmt(v.final("reeval_test")),
                 "per seed (train / test)": ", ".join(

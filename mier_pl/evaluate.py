@@ -5,7 +5,8 @@ Training evaluates a few train tasks once per evaluation; a final figure deserve
 (A steps of adaptation data, adapt, one deterministic episode) on **every** train and test
 task, ``--repeats`` times with different seeds, and writes ``final_eval.json`` beside the run's
 ``metrics.csv`` (``python -m mier_pl.compare`` reports it when present). On the test tasks this
-is MIER-wR (or the oracle's test return); MIER's relabeled return comes from ``adapt``.
+is MIER-wR (or the oracle's test return); MIER's relabeled return comes from ``adapt``. A PEARL
+run is evaluated with PEARL's protocol (``PEARLModule.evaluate_tasks``; A is unused).
 
     python -m mier_pl.evaluate lightning_logs/point-goal/version_0 --repeats 5
 """
@@ -23,6 +24,7 @@ import yaml
 from mier_pl.data.checkpoint_io import CheckpointError, read_checkpoint
 from mier_pl.data.rollout import Collector
 from mier_pl.modules.mier import MIERModule
+from mier_pl.modules.pearl import PEARLModule
 
 
 def evaluate_run(
@@ -37,8 +39,10 @@ def evaluate_run(
     except CheckpointError as err:
         raise SystemExit(f"error: {err}") from None
     hparams = {k: v for k, v in checkpoint.get("hyper_parameters", {}).items() if k[0] != "_"}
+    trained = checkpoint.get("hyper_parameters", {}).get("_class_path", "")
+    kind = PEARLModule if trained.endswith(".PEARLModule") else MIERModule
     try:
-        module = MIERModule(**hparams)
+        module = kind(**hparams)
         module.load_state_dict(checkpoint["state_dict"])
     except (KeyError, TypeError) as err:
         raise SystemExit(f"error: {ckpt} is not a MIER fit checkpoint ({err})") from None
@@ -58,8 +62,8 @@ def evaluate_run(
         "env_steps": int(checkpoint["ReplayDataModule"]["collector"]["env_steps"])
         if "ReplayDataModule" in checkpoint
         else None,
-        "context_source": module.context_source,
-        "adapt_steps": steps,
+        "context_source": getattr(module, "context_source", "pearl"),
+        "adapt_steps": None if kind is PEARLModule else steps,  # PEARL explores episodes
         "repeats": repeats,
     }
     for split, tasks in (("train", collector.train_tasks), ("test", collector.test_tasks)):
@@ -110,7 +114,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             for s in ("train", "test")
             if s in result
         ]
-        print(f"{run}: A={result['adapt_steps']}, {result['repeats']} repeats: " + ", ".join(parts))
+        how = "PEARL's protocol" if result["adapt_steps"] is None else f"A={result['adapt_steps']}"
+        print(f"{run}: {how}, {result['repeats']} repeats: " + ", ".join(parts))
         results.append(result)
     return results
 

@@ -10,6 +10,14 @@ prints the final value as mean ± std over runs (the paper reports 3 seeds), and
 Runs are averaged as seeds of one config: runs whose saved ``config.yaml`` differ in anything
 but the seed and where they were written are refused, naming the keys, unless
 ``--allow_mixed`` is given.
+
+``--adapt DIR...`` sets ``adapt`` runs of one family side by side instead, whatever their
+method: MIER's (MIER-wR and MIER), PEARL's (PEARL) and PEARL + relabeling's, runs of one method
+averaged as seeds; it writes ``methods.csv`` (per method and test task: mean, std, runs) and
+``methods.png`` (per task and averaged, as the paper's Figure 4) to ``--out`` (default:
+``report/`` beside the first run)::
+
+    python -m mier_pl.report --adapt runs/mier/s0/adapt runs/pearl/s0/adapt --out runs/report
 """
 
 from __future__ import annotations
@@ -101,7 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mier_pl.report", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("runs", nargs="+", type=Path, help="fit run directories (one per seed)")
+    parser.add_argument("runs", nargs="*", type=Path, help="fit run directories (one per seed)")
+    parser.add_argument(
+        "--adapt",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="adapt run directories (results.json) of any methods, to set side by side",
+    )
     parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS))
     parser.add_argument(
         "--out", type=Path, default=None, help="output directory (default: <runs' parent>/report)"
@@ -116,10 +131,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if bool(args.runs) == bool(args.adapt):
+        raise SystemExit("error: pass fit run directories, or --adapt with adapt run directories")
     try:
-        report(args)
+        report_methods(args) if args.adapt else report(args)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
+
+
+def report_methods(args: argparse.Namespace) -> None:
+    """``--adapt``: methods side by side per test task (see the module docstring)."""
+    from mier_pl.results import load_results, method_returns, plot_methods
+
+    runs = [load_results(d) for d in args.adapt]
+    families = sorted({r.family for r in runs})
+    if len(families) > 1:
+        raise ValueError(
+            f"the adapt runs are of several families ({', '.join(families)}); pass one"
+        )
+    table = method_returns(runs)
+    out = args.out or args.adapt[0].parent / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    summary = Table(title=f"{families[0]}: test return by method (mean over tasks ± s.e.m.)")
+    for name in ("method", "runs", "tasks", "mean ± s.e.m."):
+        summary.add_column(name, justify="left" if name == "method" else "right")
+    with open(out / "methods.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["method", "task", "mean", "std", "runs"])
+        for label, per_task in table.items():
+            means = []
+            for task, values in sorted(per_task.items()):
+                writer.writerow(
+                    [label, task, f"{np.mean(values):.4f}", f"{np.std(values):.4f}", len(values)]
+                )
+                means.append(float(np.mean(values)))
+            sem = np.std(means, ddof=1) / np.sqrt(len(means)) if len(means) > 1 else 0.0
+            runs_of = max(len(v) for v in per_task.values())
+            summary.add_row(
+                label, str(runs_of), str(len(means)), f"{np.mean(means):.2f} ± {sem:.2f}"
+            )
+    plot_methods(table, families[0]).savefig(out / "methods.png", bbox_inches="tight")
+    Console().print(summary)
+    print(f"wrote {out / 'methods.csv'} and {out / 'methods.png'}")
 
 
 def report(args: argparse.Namespace) -> None:

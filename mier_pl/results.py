@@ -29,6 +29,14 @@ RESULTS_CSV = "results.csv"
 RETURNS_PNG = "returns.png"
 COMPARISON_PNG = "comparison.png"
 
+# What a run's two numbers per task are called, by method (``AdaptResults.method``): the
+# return before relabeling (``TaskResult.mier_wr``) and after it (``TaskResult.mier``).
+METHOD_LABELS: dict[str, tuple[str, str]] = {
+    "mier": ("MIER-wR", "MIER"),
+    "pearl": ("PEARL", "PEARL"),  # no relabeling: the two are one number
+    "pearl_relabel": ("PEARL", "PEARL + relabeling"),
+}
+
 
 @dataclass
 class TaskResult:
@@ -37,8 +45,10 @@ class TaskResult:
     Attributes:
         task: index into the family's test tasks.
         description: the task (its repr).
-        mier_wr: return after context adaptation only (spec §6 step 6).
-        mier: return after each relabeling epoch (``mier[-1]`` is the MIER result).
+        mier_wr: return after context adaptation only (spec §6 step 6); for a PEARL run,
+            the return of PEARL's evaluation protocol.
+        mier: return after each relabeling epoch (``mier[-1]`` is the MIER result; for
+            method ``pearl_relabel`` PEARL + relabeling; empty for method ``pearl``).
         model_fallback: the M model steps diverged and the context-only model was used.
         model_report: why (empty otherwise).
         gate_open: synthetic data was used (the paper's loss gate, when enabled, may close it).
@@ -60,17 +70,24 @@ class TaskResult:
 
     @property
     def final(self) -> float:
-        return self.mier[-1] if self.mier else math.nan
+        return self.mier[-1] if self.mier else self.mier_wr
 
 
 @dataclass
 class AdaptResults:
-    """A whole ``adapt`` run: the family, the checkpoint, the settings and every task."""
+    """A whole ``adapt`` run: the family, the checkpoint, the settings, every task and the
+    method (:data:`METHOD_LABELS`: ``mier``, ``pearl`` or ``pearl_relabel``)."""
 
     family: str
     checkpoint: str
     settings: dict[str, Any]
     tasks: list[TaskResult] = field(default_factory=list)
+    method: str = "mier"
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        """Names of the returns before and after relabeling, for tables and plots."""
+        return METHOD_LABELS.get(self.method, METHOD_LABELS["mier"])
 
     def summary(self) -> dict[str, float]:
         wr = np.array([t.mier_wr for t in self.tasks], dtype=float)
@@ -96,6 +113,7 @@ def write_results(results: AdaptResults, directory: str | Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     payload = {
         "family": results.family,
+        "method": results.method,
         "checkpoint": results.checkpoint,
         "settings": results.settings,
         "summary": results.summary(),
@@ -151,7 +169,13 @@ def load_results(directory: str | Path) -> AdaptResults:
         )
     payload = json.loads(path.read_text())
     tasks = [_task_from_plain(t) for t in payload["tasks"]]
-    return AdaptResults(payload["family"], payload["checkpoint"], payload["settings"], tasks)
+    return AdaptResults(
+        payload["family"],
+        payload["checkpoint"],
+        payload["settings"],
+        tasks,
+        payload.get("method", "mier"),  # runs written before PEARL are MIER's
+    )
 
 
 def dump_task(result: TaskResult) -> str:
@@ -183,8 +207,11 @@ def summary_table(results: AdaptResults):
     """A ``rich`` table: one row per test task, then the mean."""
     from rich.table import Table
 
-    table = Table(title=f"{results.family}: MIER-wR vs MIER ({results.epochs()} relabeling epochs)")
-    for name in ("task", "description", "MIER-wR", "MIER", "Δ", "model"):
+    before, after = results.labels
+    table = Table(
+        title=f"{results.family}: {before} vs {after} ({results.epochs()} relabeling epochs)"
+    )
+    for name in ("task", "description", before, after, "Δ", "model"):
         table.add_column(name, justify="left" if name in ("description", "model") else "right")
     for t in results.tasks:
         model = "fallback" if t.model_fallback else ("gate closed" if not t.gate_open else "ok")
@@ -260,7 +287,7 @@ def plot_return_curves(results: AdaptResults):
             marker="o",
             label="mean",
         )
-    ax.set_xlabel("relabeling epoch (0 = MIER-wR: context adaptation only)")
+    ax.set_xlabel(f"relabeling epoch (0 = {results.labels[0]}: no relabeling)")
     ax.set_ylabel("test return (one deterministic episode)")
     ax.set_title(f"{results.family}: return during experience relabeling")
     ax.grid(alpha=0.3)
@@ -283,8 +310,9 @@ def plot_comparison(results: AdaptResults):
     fig, ax = _figure(max(6.5, 0.6 * n + 4.0), 4.6)
     style_wr = {"color": "#9ecae1", "edgecolor": "#3182bd"}
     style_mier = {"color": "#fdae6b", "edgecolor": "#e6550d"}
-    ax.bar(x - width / 2, wr, width, label="MIER-wR (context only)", **style_wr)
-    ax.bar(x + width / 2, mier, width, label="MIER (relabeling)", **style_mier)
+    before, after = results.labels
+    ax.bar(x - width / 2, wr, width, label=f"{before} (no relabeling)", **style_wr)
+    ax.bar(x + width / 2, mier, width, label=after, **style_mier)
     err = {"capsize": 4, "error_kw": {"elinewidth": 1.2}}
     ax.bar(
         x_mean - width / 2,
@@ -328,7 +356,9 @@ def plot_comparison(results: AdaptResults):
     ax.set_xlabel("test task")
     ax.set_ylabel("test return (one deterministic episode)")
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_title(f"{results.family}: MIER-wR vs MIER after {results.epochs()} relabeling epochs")
+    ax.set_title(
+        f"{results.family}: {before} vs {after} after {results.epochs()} relabeling epochs"
+    )
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -396,3 +426,46 @@ def videos_html(directory: str | Path, width: int = 320) -> str:
         "<table><tr><th></th><th>MIER-wR (before relabeling)</th>"
         "<th>MIER (after the last relabeling epoch)</th></tr>" + "".join(rows) + "</table>"
     )
+
+
+# ------------------------------------------------------------ across methods
+def method_returns(runs: list[AdaptResults]) -> dict[str, dict[int, list[float]]]:
+    """``{label: {test task: [return per run]}}`` over adapt runs of any methods: each run
+    adds its return without relabeling (MIER-wR or PEARL) and, when it relabeled, its final
+    return (MIER or PEARL + relabeling). Runs of one method are seeds of it."""
+    table: dict[str, dict[int, list[float]]] = {}
+    for results in runs:
+        before, after = results.labels
+        for t in results.tasks:
+            table.setdefault(before, {}).setdefault(t.task, []).append(t.mier_wr)
+            if t.mier:
+                table.setdefault(after, {}).setdefault(t.task, []).append(t.final)
+    return table
+
+
+def plot_methods(table: dict[str, dict[int, list[float]]], family: str):
+    """Figure 4 of the paper's kind: each method's test return per test task (mean over
+    seeds) and over all tasks (mean ± s.e.m. of the per-task means), side by side."""
+    tasks = sorted({t for per_task in table.values() for t in per_task})
+    n, k = len(tasks), max(len(table), 1)
+    width = 0.8 / k
+    fig, ax = _figure(min(max(7.0, 0.12 * k * (n + 1) + 4.0), 18.0), 4.6)
+    for i, (label, per_task) in enumerate(table.items()):
+        offset = (i - (k - 1) / 2) * width
+        means = [float(np.mean(per_task[t])) if t in per_task else math.nan for t in tasks]
+        ax.bar(np.arange(n) + offset, means, width, label=label, color=f"C{i}")
+        finite = [m for m in means if math.isfinite(m)]
+        sem = float(np.std(finite, ddof=1) / math.sqrt(len(finite))) if len(finite) > 1 else 0.0
+        ax.bar(
+            n + 0.6 + offset, np.mean(finite), width, yerr=sem, capsize=4, hatch="//", color=f"C{i}"
+        )
+    ax.axvline(n - 0.2, color="grey", lw=0.8, ls="--")
+    ax.set_xticks([*range(n), n + 0.6], [*map(str, tasks), "mean\n± s.e.m."])
+    ax.set_xlabel("test task")
+    ax.set_ylabel("test return (one deterministic episode)")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_title(f"{family}: test return by method")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, fontsize=9)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig

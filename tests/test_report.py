@@ -72,3 +72,38 @@ def test_report_errors_are_one_line(tmp_path):
     _run(tmp_path / "version_0", [-1.0])
     with pytest.raises(SystemExit, match=r"^error: metric 'eval/nope' is not logged"):
         main([str(tmp_path / "version_0"), "--metrics", "eval/nope"])
+
+
+def test_adapt_runs_of_several_methods_are_set_side_by_side(tmp_path):
+    import csv as _csv
+
+    from mier_pl.report import main as report_main
+    from mier_pl.results import AdaptResults, TaskResult, write_results
+
+    def run(name, method, rows):
+        tasks = [TaskResult(i, f"goal={i}", wr, curve) for i, (wr, curve) in enumerate(rows)]
+        write_results(AdaptResults("point-goal", "x.ckpt", {}, tasks, method), tmp_path / name)
+        return str(tmp_path / name)
+
+    dirs = [
+        run("mier_s0", "mier", [(-10.0, [-9.0, -8.0]), (-12.0, [-11.0, -6.0])]),
+        run("mier_s1", "mier", [(-14.0, [-9.0, -10.0]), (-12.0, [-11.0, -8.0])]),
+        run("pearl_s0", "pearl", [(-20.0, []), (-30.0, [])]),
+        run("pearl_relabel_s0", "pearl_relabel", [(-22.0, [-18.0]), (-28.0, [-25.0])]),
+    ]
+    report_main(["--adapt", *dirs, "--out", str(tmp_path / "out")])
+    rows = list(_csv.DictReader((tmp_path / "out" / "methods.csv").read_text().splitlines()))
+    got = {(r["method"], int(r["task"])): (float(r["mean"]), int(r["runs"])) for r in rows}
+    assert got[("MIER-wR", 0)] == (-12.0, 2)
+    assert got[("MIER", 0)] == (-9.0, 2)  # the final epochs -8 and -10
+    assert got[("MIER", 1)] == (-7.0, 2)
+    assert got[("PEARL", 0)] == (-21.0, 2)  # method pearl and pearl_relabel's PEARL return
+    assert got[("PEARL + relabeling", 1)] == (-25.0, 1)
+    assert (tmp_path / "out" / "methods.png").is_file()
+
+
+def test_report_needs_fit_runs_or_adapt_runs(tmp_path):
+    from mier_pl.report import main as report_main
+
+    with pytest.raises(SystemExit, match="--adapt"):
+        report_main([])

@@ -5,6 +5,7 @@ Figures (each next to its own reference, measured in this process; code in ``dat
   collection   lockstep collection (5 tasks, batched policy, stored) vs raw mj_step, 3 families
   meta-update  MetaModelModule.meta_update + Adam vs a bare torch.func loop of the same maths
   SAC update   ContextSACModule.update vs a bare PyTorch loop of the same networks and losses
+  PEARL update PEARLModule.update (encoder, posterior, KL, SAC) vs a bare loop of the same maths
   SAC peer     plain SAC of SB3's size vs Stable-Baselines3's SAC.train (the `bench` extra)
   relabeling   100 000 synthetic transitions vs a bare batched forward of the same networks
   memory       the replay of a full conf/ant_neg.yaml run (35 tasks, 600 × 5000 + exploration)
@@ -30,7 +31,13 @@ from mier_pl.bench.accelerations import bench_compile, bench_cpu_acting, bench_m
 from mier_pl.bench.curves import run_curves
 from mier_pl.bench.data import bench_collection, bench_memory, bench_relabel
 from mier_pl.bench.loop import bench_loops
-from mier_pl.bench.updates import bench_epoch, bench_meta_update, bench_sac_peer, bench_sac_update
+from mier_pl.bench.updates import (
+    bench_epoch,
+    bench_meta_update,
+    bench_pearl_update,
+    bench_sac_peer,
+    bench_sac_update,
+)
 
 PROG = "python -m mier_pl.bench"
 
@@ -70,6 +77,7 @@ def main() -> None:
         bench_collection("walker-rand-params-ood", args.seconds, device),
         bench_meta_update(args.seconds, device),
         bench_sac_update(args.seconds, device),
+        bench_pearl_update(args.seconds, device),
         *bench_sac_peer(args.seconds, device, ("highest", "medium")),
         bench_relabel(args.seconds, device),
         bench_memory(device),

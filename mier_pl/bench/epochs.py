@@ -26,7 +26,7 @@ import yaml
 from mier_pl.bench.common import short_fit_args
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-OVERLAYS = {"debug.yaml", "model_only.yaml"}
+OVERLAYS = {"debug.yaml", "model_only.yaml", "pearl.yaml"}
 
 
 def _run(args: list[str], cwd: str) -> str:

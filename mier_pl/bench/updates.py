@@ -293,3 +293,106 @@ def bench_epoch(steps: int, seconds: float, device) -> dict:
     sac_rate = bench_sac_update(seconds, device, obs=20, act=6, ctx=10, n=4000)
     bare = bare_collect + steps / meta["limit"] + steps / sac_rate["limit"]
     return row(f"whole epoch cheetah_neg ({steps} steps)", epoch, bare, "s", "<= 1.15")
+
+
+def bench_pearl_update(
+    seconds: float,
+    device,
+    obs: int = 20,
+    act: int = 6,
+    tasks: int = 16,
+    context: int = 100,
+    n: int = 256,
+    hidden: tuple[int, ...] = (300, 300, 300),
+) -> dict:
+    """PEARLModule.update at oyster's cheetah-vel settings (16 tasks × 100 context and × 256
+    SAC transitions, encoder 200³, SAC 300³, latent 5; obs 20, act 6) vs a bare PyTorch loop
+    of the same maths: encoder, product of Gaussians, KL, twin critics (with the encoder in
+    the critic's step), actor and α on z detached, target update."""
+    from mier_pl.modules.pearl import PEARLConfig, PEARLModule
+
+    latent, enc_hidden = 5, (200, 200, 200)
+    module = PEARLModule(
+        obs, act, True, PEARLConfig(latent_dim=latent, hidden=enc_hidden), SACConfig(hidden=hidden)
+    ).to(device)
+    opts = module.configure_optimizers()
+    ctx_batch = random_batch(tasks, context, obs, act, device)
+    sac_batch = random_batch(tasks, n, obs, act, device)
+
+    def ours() -> None:
+        module.update(ctx_batch, sac_batch, opts, optimize)
+
+    def mlp(i, sizes, o):
+        layers, d = [], i
+        for h in sizes:
+            layers += [torch.nn.Linear(d, h), torch.nn.ReLU()]
+            d = h
+        return torch.nn.Sequential(*layers, torch.nn.Linear(d, o)).to(device)
+
+    enc = mlp(obs + act + 1, enc_hidden, 2 * latent)
+    actor = mlp(obs + latent, hidden, 2 * act)
+    q1, q2 = mlp(obs + latent + act, hidden, 1), mlp(obs + latent + act, hidden, 1)
+    t1, t2 = mlp(obs + latent + act, hidden, 1), mlp(obs + latent + act, hidden, 1)
+    t1.load_state_dict(q1.state_dict())
+    t2.load_state_dict(q2.state_dict())
+    log_alpha = torch.zeros((), device=device, requires_grad=True)
+    qo = torch.optim.Adam([*q1.parameters(), *q2.parameters()], lr=3e-4)
+    eo = torch.optim.Adam(enc.parameters(), lr=3e-4)
+    ao = torch.optim.Adam(actor.parameters(), lr=3e-4)
+    alo = torch.optim.Adam([log_alpha], lr=3e-4)
+    c_in = torch.cat([ctx_batch.obs, ctx_batch.act, ctx_batch.rew.unsqueeze(-1)], -1)
+    flat = sac_batch.flatten()
+
+    def pi(x):
+        m, ls = actor(x).chunk(2, -1)
+        ls = ls.clamp(-20, 2)
+        u = m + ls.exp() * torch.randn_like(m)
+        lp = (-0.5 * ((u - m) / ls.exp()) ** 2 - ls - 0.9189385).sum(-1)
+        lp = lp - (2 * (0.6931472 - u - torch.nn.functional.softplus(-2 * u))).sum(-1)
+        return torch.tanh(u), lp
+
+    def bare() -> None:
+        mu, raw = enc(c_in).chunk(2, -1)
+        var = torch.nn.functional.softplus(raw).clamp(min=1e-7)
+        post_var = 1.0 / (1.0 / var).sum(1)
+        post_mu = post_var * (mu / var).sum(1)
+        z = post_mu + post_var.sqrt() * torch.randn_like(post_mu)
+        kl = 0.5 * (post_var + post_mu**2 - 1 - post_var.log()).sum()
+        zf = z.repeat_interleave(n, 0)
+        s = torch.cat([flat.obs, zf], -1)
+        s2 = torch.cat([flat.next_obs, zf], -1)
+        with torch.no_grad():
+            a2, lp2 = pi(s2)
+            x2 = torch.cat([s2, a2], -1)
+            tq = torch.min(t1(x2), t2(x2)).squeeze(-1) - log_alpha.exp() * lp2
+            y = 5.0 * flat.rew + 0.99 * (1 - flat.terminated) * tq
+        x = torch.cat([s, flat.act], -1)
+        ql = ((q1(x).squeeze(-1) - y) ** 2).mean() + ((q2(x).squeeze(-1) - y) ** 2).mean()
+        qo.zero_grad(set_to_none=True)
+        eo.zero_grad(set_to_none=True)
+        (ql + 0.1 * kl).backward()
+        qo.step()
+        eo.step()
+        sd = s.detach()
+        a, lp = pi(sd)
+        xa = torch.cat([sd, a], -1)
+        for p in [*q1.parameters(), *q2.parameters()]:
+            p.requires_grad_(False)
+        al = (log_alpha.detach().exp() * lp - torch.min(q1(xa), q2(xa)).squeeze(-1)).mean()
+        for p in [*q1.parameters(), *q2.parameters()]:
+            p.requires_grad_(True)
+        alpha_loss = -(log_alpha * (lp.detach() - 1.0)).mean()
+        ao.zero_grad(set_to_none=True)
+        alo.zero_grad(set_to_none=True)
+        (al + alpha_loss).backward()
+        ao.step()
+        alo.step()
+        with torch.no_grad():
+            for t, q in ((t1, q1), (t2, q2)):
+                for pt, pq in zip(t.parameters(), q.parameters()):
+                    pt.lerp_(pq, 0.005)
+
+    r_ours, r_bare = rates([ours, bare], seconds, device=device)
+    size = "x".join(map(str, hidden))
+    figure = f"PEARL update ({tasks} × ({context} + {n}), SAC {size})"
+    return row(figure, r_ours, r_bare, "updates/s", ">= 0.9")

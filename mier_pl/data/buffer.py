@@ -141,6 +141,14 @@ class MultiTaskReplay:
             self._drop_stale_pre(task)
         self._sync_sizes()
 
+    def clear(self, task_ids: Sequence[int]) -> None:
+        """Empty the buffers of ``task_ids`` (storage is kept and overwritten by later adds)."""
+        for task in set(int(t) for t in task_ids):
+            if not 0 <= task < self.num_tasks:
+                raise IndexError(f"task id {task} out of range 0..{self.num_tasks - 1}")
+            self.added[task] = self.pre_added[task] = self.pre_first[task] = 0
+        self._sync_sizes()
+
     def _drop_stale_pre(self, task: int) -> None:
         """Forget pre-adapt entries whose full-buffer row has been overwritten (FIFO order)."""
         oldest_held = int(self.added[task]) - self.capacity

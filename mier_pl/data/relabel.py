@@ -62,6 +62,11 @@ class AdaptConfig:
         rollback_on_divergence: undo the M model steps when they end with a validation loss
             above the context-only model's (ours; the release keeps them). A non-finite
             validation loss is always undone.
+        method: what runs on a PEARL checkpoint (a MIER checkpoint always runs Algorithm 2).
+            "auto": PEARL's own evaluation protocol, results of method ``pearl``. "relabel":
+            experience relabeling of the PEARL policy with its inferred z fixed and a
+            non-context model fitted on the exploration data (paper §4, last paragraph),
+            results of method ``pearl_relabel`` (docs/pearl.md).
     """
 
     adapt_steps: PositiveInt = 200
@@ -84,6 +89,7 @@ class AdaptConfig:
     model_lr: PositiveFloat = 1e-3
     loss_threshold: float | None = None
     rollback_on_divergence: bool = True
+    method: Literal["auto", "relabel"] = "auto"
 
     def __post_init__(self) -> None:
         check_ranges(self, "adapt")

@@ -40,7 +40,7 @@ class SamplingModel(Protocol):
 def _one_task(context: Tensor) -> Tensor:
     if context.numel() != context.shape[-1]:
         raise ValueError(f"relabeling takes one task's context, got shape {tuple(context.shape)}")
-    return context.reshape(1, -1)
+    return context.reshape(1, context.shape[-1])
 
 
 @torch.no_grad()

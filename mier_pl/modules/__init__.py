@@ -3,6 +3,7 @@
 from mier_pl.modules.common import CollectConfig, EvalConfig
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
 from mier_pl.modules.mier import MIERModule
+from mier_pl.modules.pearl import PEARLConfig, PEARLModule
 from mier_pl.modules.sac import ContextSACModule, SACConfig
 
 __all__ = [
@@ -12,5 +13,7 @@ __all__ = [
     "EvalConfig",
     "MIERModule",
     "MetaModelModule",
+    "PEARLConfig",
+    "PEARLModule",
     "SACConfig",
 ]

@@ -20,11 +20,13 @@ from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.relabel import AdaptConfig, RelabelReplay
 from mier_pl.data.rollout import Collector
 from mier_pl.envs.base import describe_task
+from mier_pl.functional import pearl as P
 from mier_pl.functional.adaptation import AdaptationReport, context_lrs, identify
 from mier_pl.functional.relabel import TerminationFn, reward_relabel, rollout_relabel
 from mier_pl.modules.common import FiniteGuard, log_step_metrics, manual_step
 from mier_pl.modules.mier import MIERModule
 from mier_pl.modules.sac import upgrade_optimizer_states
+from mier_pl.nets.model import ContextModel
 from mier_pl.render import EpisodeRecorder, log_videos, save_video
 
 
@@ -63,10 +65,14 @@ class AdaptModule(pl.LightningModule):
         self.task, self.settings = task, settings
         self.relabel_kind = settings.relabel_kind(reward_only)
         # φ_T̂; a buffer so an interrupted adaptation gets it back with the weights.
-        self.register_buffer("context", mier.meta.prior.detach().clone().reshape(1, -1))
+        self.register_buffer("context", self.initial_context(mier))
         self.replay: RelabelReplay | None = None  # attached by RelabelCallback.setup
         self.finite_guard = FiniteGuard()
         self.automatic_optimization = False
+
+    def initial_context(self, mier: Any) -> Tensor:
+        """The context SAC acts with before identification ``[1, dim]``: φ₀."""
+        return mier.meta.prior.detach().clone().reshape(1, -1)
 
     @property
     def model(self):
@@ -196,3 +202,111 @@ class AdaptModule(pl.LightningModule):
         )
         self.finite_guard.check_if_due(self, batch_idx)
         log_step_metrics(self, {f"sac/{k}": v for k, v in metrics.items()})
+
+
+class PEARLRelabelModule(AdaptModule):
+    """Experience relabeling of a meta-trained PEARL policy on one test task (paper §4, last
+    paragraph: relabeling "could be used independently of our model identification").
+
+    Real data: PEARL's own exploration episodes (z from the prior, deterministic actions, as
+    its evaluation protocol); z is then drawn once from the posterior of their context and
+    held fixed, as φ_T̂ is for MIER. A non-context dynamics-and-reward model (the project's
+    :class:`ContextModel` with a one-dim context held at zero: no context steps) is fitted
+    from scratch on that data with ``adapt.model_steps`` Adam steps, and relabels the train
+    replay; SAC continues from PEARL's weights with z fixed. Everything else (the loop, the
+    replay mix, evaluation after each epoch, checkpoints) is :class:`AdaptModule`'s.
+
+    Args:
+        pearl: the meta-trained :class:`~mier_pl.modules.pearl.PEARLModule` (trained in place:
+            pass a copy).
+        model_hidden: the model's units per hidden layer (release: 200).
+        model_layers: its hidden layers (release: 4).
+        adapt_options: passed on to :class:`AdaptModule`.
+        The others: as :class:`AdaptModule`.
+    """
+
+    def __init__(
+        self,
+        pearl: Any,
+        collector: Collector,
+        source: MultiTaskReplay,
+        termination_fn: TerminationFn,
+        task: Any,
+        settings: AdaptConfig,
+        reward_only: bool,
+        model_hidden: int = 200,
+        model_layers: int = 4,
+        **adapt_options: Any,
+    ) -> None:
+        if pearl.pearl_cfg.exploration_episodes == 0:
+            raise ValueError(
+                "PEARL + relabeling fits its model on PEARL's exploration episodes, and this "
+                "checkpoint's pearl.exploration_episodes is 0; meta-train with at least 1"
+            )
+        super().__init__(
+            pearl, collector, source, termination_fn, task, settings, reward_only, **adapt_options
+        )
+        obs_dim, act_dim = pearl.hparams["obs_dim"], pearl.hparams["act_dim"]
+        self.dynamics = ContextModel(
+            obs_dim, act_dim, 1, model_hidden, model_layers, separate=reward_only
+        )
+        self.register_buffer("model_context", torch.zeros(1, 1))
+
+    def initial_context(self, mier: Any) -> Tensor:
+        """z, held at the prior mean until the exploration episodes are in."""
+        return torch.zeros(1, mier.pearl_cfg.latent_dim)
+
+    @property
+    def model(self) -> ContextModel:
+        return self.dynamics
+
+    def collect_real(self) -> TransitionBatch:
+        """PEARL's exploration episodes in the test task ``[episodes · horizon]``; sets z."""
+        pearl = self.mier
+        policy = pearl.policy()
+        gathered = []
+        for _ in range(pearl.pearl_cfg.exploration_episodes):
+            prior = pearl.prior_context.expand(1, -1)  # a new tensor: a new z from the prior
+            act = lambda obs, z=prior: policy(obs, z, True)  # noqa: E731
+            gathered.append(
+                self.collector.rollout([self.task], self.collector.horizon, act, count=False).batch
+            )
+        real = TransitionBatch.cat(gathered, dim=1).to(self.device)
+        params = pearl.posterior_params(real)
+        self.context.copy_(P.sample_latent(*params.chunk(2, dim=-1)))
+        return real[0]
+
+    def identify(self, real: TransitionBatch) -> AdaptationReport:
+        """M Adam steps of the fresh non-context model on ``real`` (no context steps)."""
+        s = self.settings
+        report = identify(
+            self.model,
+            self.model_context,
+            real,
+            0,
+            s.model_steps,
+            [],
+            s.model_lr,
+            s.val_fraction,
+            rollback=s.rollback_on_divergence,
+        )
+        if report.diverged:
+            report.reason += "; the untrained model is used (raise --adapt.model_steps)"
+        self.log_at_step({"adapt/val_loss_untrained": report.val_loss_context}, step=0)
+        for k, loss in enumerate(report.val_losses, start=1):
+            self.log_at_step(
+                {"adapt/model_val_loss": loss if math.isfinite(loss) else 1e30}, step=k
+            )
+        return report
+
+    def synthetic_batch(self) -> TransitionBatch:
+        """Relabel train transitions with the fitted model; new actions from π(·|s, z)."""
+        s = self.settings
+        task_ids = torch.randint(self.source.num_tasks, (s.synthetic_tasks,))
+        self.source.check_nonempty(task_ids.tolist(), pre_adapt=False)
+        source = self.source.sample(task_ids, s.synthetic_per_task).flatten().to(self.device)
+        if self.relabel_kind == "reward":
+            return reward_relabel(self.model, source, self.model_context)
+        z = self.context
+        act = lambda obs, ctx: self.mier.sac.act(obs, z.expand(obs.shape[0], -1), False)  # noqa: E731
+        return rollout_relabel(self.model, act, self.termination_fn, source.obs, self.model_context)

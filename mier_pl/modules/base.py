@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from mier_pl.data.algorithm import Adapt, Policy, collect_epoch, evaluate, explore, random_policy
+from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.rollout import Collector
 from mier_pl.envs.base import describe_task
@@ -90,6 +91,11 @@ class MetaTrainingModule(pl.LightningModule):
         )
         return returns
 
+    def collection_replay(self, initial: bool) -> MultiTaskReplay:
+        """Where collection writes: the initial exploration (``initial``) and each epoch's."""
+        del initial
+        return self.data.buffer
+
     def should_eval(self, epoch: int) -> bool:
         """Evaluate after epochs interval−1, 2·interval−1, … and after the last epoch (by
         ``max_epochs`` or by the env-step budget)."""
@@ -119,7 +125,7 @@ class MetaTrainingModule(pl.LightningModule):
             t0 = time.perf_counter()
             stats = explore(
                 dm.collector,
-                dm.buffer,
+                self.collection_replay(initial=True),
                 self.adaptation_policy(),
                 self.prior_context,
                 c.initial_exploration_repeats,
@@ -138,7 +144,7 @@ class MetaTrainingModule(pl.LightningModule):
         policy = self.policy()  # once per collection phase (a CPU copy with act_on cpu)
         stats = collect_epoch(
             dm.collector,
-            dm.buffer,
+            self.collection_replay(initial=False),
             task_ids,
             policy,
             self.prior_context,

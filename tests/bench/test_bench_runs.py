@@ -14,7 +14,7 @@ from mier_pl.bench.accelerations import bench_cpu_acting, bench_matmul_precision
 from mier_pl.bench.common import short_fit_args
 from mier_pl.bench.data import bare_collection, bench_collection, bench_relabel
 from mier_pl.bench.epochs import epoch_time
-from mier_pl.bench.updates import bench_meta_update, bench_sac_update
+from mier_pl.bench.updates import bench_meta_update, bench_pearl_update, bench_sac_update
 from mier_pl.envs import make_env
 from tests.conftest import CONF
 
@@ -38,6 +38,7 @@ def test_every_quick_figure_returns_a_finite_ratio(monkeypatch):
         bench_collection("walker-rand-params-ood", 0.05, cpu),
         bench_meta_update(0.05, cpu),
         bench_sac_update(0.05, cpu, n=256),
+        bench_pearl_update(0.05, cpu, tasks=2, context=10, n=16, hidden=(16,)),
         bench_relabel(0.05, cpu),
         bench_cpu_acting(0.05, cpu, steps=20),
     ]

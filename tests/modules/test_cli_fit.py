@@ -10,7 +10,7 @@ import torch
 from tests.conftest import CONF, metric_series, read_metrics
 
 DEBUG = CONF / "debug.yaml"
-OVERLAYS = {"debug.yaml", "model_only.yaml"}
+OVERLAYS = {"debug.yaml", "model_only.yaml", "pearl.yaml"}
 FAMILY_CONFIGS = sorted(p.name for p in CONF.glob("*.yaml") if p.name not in OVERLAYS)
 
 
