@@ -25,7 +25,14 @@ from mier_pl.data.rollout import Collector
 from mier_pl.functional import pearl as P
 from mier_pl.functional import sac as F
 from mier_pl.modules.base import MetaTrainingModule
-from mier_pl.modules.common import CollectConfig, EvalConfig, FiniteGuard, as_config, manual_step
+from mier_pl.modules.common import (
+    CollectConfig,
+    EvalConfig,
+    FiniteGuard,
+    as_config,
+    log_step_metrics,
+    manual_step,
+)
 from mier_pl.modules.sac import ContextSACModule, Optimize, SACConfig
 from mier_pl.nets.sac import mlp
 from mier_pl.ranges import (
@@ -302,11 +309,12 @@ class PEARLModule(MetaTrainingModule):
             "(--model.sac.reward_scale).",
         )
         self.finite_guard.check_if_due(self, batch_idx)
-        self.log_dict(
+        log_step_metrics(
+            self,
             {
                 f"pearl/{k}" if k in ("kl", "z_var", "z_mean_abs") else f"sac/{k}": v
                 for k, v in metrics.items()
-            }
+            },
         )
 
     # ----------------------------------------------------------- checkpoint
