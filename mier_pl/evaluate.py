@@ -51,7 +51,7 @@ def evaluate_run(
     if not (adapt_steps or module.eval_cfg.adapt_steps or batch_size):
         raise SystemExit(f"error: {config} is missing (the run's batch size); pass --adapt_steps")
     steps = adapt_steps or module.eval_cfg.adapt_steps or batch_size
-    collector = Collector(family, family_seed, seed)
+    collector = Collector(family, family_seed, seed, horizon=data.get("horizon"))
     out: dict[str, object] = {
         "checkpoint": str(ckpt),
         "epoch": int(checkpoint.get("epoch", -1)) + 1,

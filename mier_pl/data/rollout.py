@@ -44,20 +44,39 @@ class Collector:
         family_seed: seed of the family's task lists (``None``: the family's default).
         seed: seed of env ``i``'s reset generator is ``seed + i``.
         device: where batches are returned (the replay's device).
+        horizon: episode length (``None``: the family's ``max_episode_steps``).
+
+    Attributes:
+        last_success: after :meth:`run_episodes`, whether each episode succeeded (its
+            ``info["success"]`` was ever true) as a bool array; ``None`` for families that
+            report no success (``MetaEnv.reports_success``).
     """
 
     def __init__(
-        self, family: str, family_seed: int | None, seed: int, device: torch.device | str = "cpu"
+        self,
+        family: str,
+        family_seed: int | None,
+        seed: int,
+        device: torch.device | str = "cpu",
+        horizon: int | None = None,
     ) -> None:
         self.family, self.family_seed, self.seed = family, family_seed, seed
         self.device = torch.device(device)
+        if horizon is not None and horizon < 1:
+            raise ValueError(f"horizon must be a positive number of steps, got {horizon}")
+        self._horizon = horizon
         self.envs: list[MetaEnv] = []
         self.env_steps = 0  # training samples: steps of counted rollouts
+        self.last_success: np.ndarray | None = None
         self._grow(1)
 
     @property
     def horizon(self) -> int:
         return self.envs[0].max_episode_steps
+
+    @property
+    def reports_success(self) -> bool:
+        return self.envs[0].reports_success
 
     @property
     def train_tasks(self) -> tuple:
@@ -75,6 +94,8 @@ class Collector:
     def _grow(self, n: int) -> None:
         while len(self.envs) < n:
             env = make_env(self.family, self.family_seed)
+            if self._horizon is not None:
+                env.max_episode_steps = self._horizon  # the env's own truncation agrees
             env.reset(seed=self.seed + len(self.envs))  # seeds the env's own generator once
             self.envs.append(env)
 
@@ -142,7 +163,10 @@ class Collector:
     @torch.no_grad()
     @float32_matmul_precision("highest")
     def run_episodes(self, tasks: Sequence[Any], act_fn: ActFn) -> np.ndarray:
-        """One episode per task, up to the horizon; returns undiscounted returns ``[B]``."""
+        """One episode per task, up to the horizon; returns undiscounted returns ``[B]``.
+
+        Families that report success also leave the episodes' success flags in
+        :attr:`last_success`."""
         b = len(tasks)
         self._grow(b)
         envs = self.envs[:b]
@@ -150,16 +174,19 @@ class Collector:
             env.set_task(task)
         obs = np.stack([env.reset()[0] for env in envs])
         returns = np.zeros(b)
+        success = np.zeros(b, bool)
         alive = np.ones(b, bool)
         for _ in range(self.horizon):
             actions = act_fn(self._obs_tensor(obs)).cpu().numpy()
             for i in np.flatnonzero(alive):
-                next_obs, reward, terminated, _, _ = envs[i].step(actions[i])
+                next_obs, reward, terminated, _, info = envs[i].step(actions[i])
                 returns[i] += reward
+                success[i] |= bool(info.get("success", False))
                 obs[i] = next_obs
                 alive[i] = not terminated
             if not alive.any():
                 break
+        self.last_success = success if self.reports_success else None
         return returns
 
     # ----------------------------------------------------------- checkpoint

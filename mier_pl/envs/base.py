@@ -32,6 +32,9 @@ class MetaEnv(gym.Env, Generic[TaskT]):
         max_episode_steps: the horizon (200, or 30 for the point families).
         default_family_seed: seed of the local generator the task lists come from.
         task_type: the type of one task description; :meth:`set_task` rejects others.
+        reports_success: the env's ``info["success"]`` says whether a step achieved the task
+            (Meta-World); an episode succeeds when it is ever true, and the evaluation then
+            logs success rates beside the returns.
     """
 
     family: ClassVar[str]
@@ -40,6 +43,7 @@ class MetaEnv(gym.Env, Generic[TaskT]):
     max_episode_steps: ClassVar[int] = 200
     default_family_seed: ClassVar[int] = 1337
     task_type: ClassVar[type]
+    reports_success: ClassVar[bool] = False
 
     train_tasks: tuple[TaskT, ...]
     test_tasks: tuple[TaskT, ...]

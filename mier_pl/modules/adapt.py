@@ -58,6 +58,7 @@ class AdaptModule(pl.LightningModule):
         self.register_buffer("context", mier.meta.prior.detach().clone().reshape(1, -1))
         self.replay: RelabelReplay | None = None  # attached by RelabelCallback.setup
         self.finite_guard = FiniteGuard()
+        self.last_success: float | None = None  # of the last evaluate(), when reported
         self.automatic_optimization = False
 
     @property
@@ -110,9 +111,15 @@ class AdaptModule(pl.LightningModule):
         return report
 
     def evaluate(self) -> float:
-        """One deterministic episode with φ_T̂ (spec §6 step 4); the undiscounted return."""
+        """One deterministic episode with φ_T̂ (spec §6 step 4); the undiscounted return.
+
+        Families with a success signal leave the episode's success (1.0 or 0.0) in
+        :attr:`last_success` (``None`` otherwise)."""
         act = lambda obs: self.mier.sac.act(obs, self.context, True)  # noqa: E731
-        return float(self.collector.run_episodes([self.task], act)[0])
+        value = float(self.collector.run_episodes([self.task], act)[0])
+        success = self.collector.last_success
+        self.last_success = None if success is None else float(success[0])
+        return value
 
     def synthetic_batch(self) -> TransitionBatch:
         """Step 5: relabel ``synthetic_tasks × synthetic_per_task`` train transitions ``[n]``."""
