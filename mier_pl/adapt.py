@@ -195,6 +195,8 @@ def describe_task(task: Any) -> str:
             return f"{v:.3g}"
         if isinstance(v, (tuple, list)) and len(v) > 6:
             return f"<{len(v)} values>"
+        if isinstance(v, (tuple, list)) and v and all(isinstance(x, float) for x in v):
+            return "(" + ", ".join(f"{x:.3g}" for x in v) + ")"
         return repr(v)
 
     return ", ".join(f"{f.name}={fmt(getattr(task, f.name))}" for f in dataclasses.fields(task))

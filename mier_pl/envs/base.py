@@ -65,6 +65,11 @@ class MetaEnv(gym.Env, Generic[TaskT]):
         """Return (train tasks, test tasks); ``rng`` is seeded with ``seed``."""
         raise NotImplementedError
 
+    @classmethod
+    def missing_dependency(cls) -> str | None:
+        """What to install before the family can be built (``None``: nothing is missing)."""
+        return None
+
     # ----------------------------------------------------------------- tasks
     @property
     def task(self) -> TaskT:
