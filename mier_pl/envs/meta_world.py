@@ -125,7 +125,7 @@ def touching_object(env: Any, object_geom_id: int) -> bool:
     with_object = (geom == object_geom_id).any(axis=1)
     left = with_object & (geom == data.geom("leftpad_geom").id).any(axis=1)
     right = with_object & (geom == data.geom("rightpad_geom").id).any(axis=1)
-    return bool(0 < force[left].sum() and 0 < force[right].sum())
+    return bool(force[left].sum() > 0 and force[right].sum() > 0)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from metaworld import policies  # noqa: E402
 
 from mier_pl.data.rollout import Collector  # noqa: E402
 from mier_pl.envs import make_env  # noqa: E402
-from mier_pl.envs.meta_world import GOAL_SLICE, ML10Env, MetaWorldTask, load_benchmark  # noqa: E402
+from mier_pl.envs.meta_world import GOAL_SLICE, MetaWorldTask, ML10Env, load_benchmark  # noqa: E402
 
 SEED = 1337  # the families' default seed is the benchmark's seed
 ML10_TRAIN = ML10Env.env_names[:10]
