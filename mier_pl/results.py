@@ -229,6 +229,11 @@ def summary_table(results: AdaptResults):
     table.caption = (
         "mean ± standard error over test tasks; epoch returns: one deterministic episode each"
     )
+    if "mier_wr_success_rate" in s:  # families that report success (Meta-World)
+        table.caption += (
+            f"\nsuccess rate: MIER-wR {s['mier_wr_success_rate']:.2f}, "
+            f"MIER {s.get('mier_success_rate', math.nan):.2f}"
+        )
     return table
 
 

@@ -168,12 +168,6 @@ def test_scripted_policies_succeed_and_the_collector_says_so(family, count):
     assert returns.mean() > random_returns.mean() + 500  # rewards of 0..10 per step
 
 
-def test_a_family_without_success_reports_none():
-    collector = Collector("point-goal", None, seed=0)
-    collector.run_episodes(collector.train_tasks[:2], lambda o: torch.zeros(len(o), 2))
-    assert collector.last_success is None
-
-
 def test_the_array_touching_object_agrees_with_metaworlds():
     """Along a scripted pick-place episode (grasp, lift, place): the same answer at every step,
     and the grasp is seen."""
