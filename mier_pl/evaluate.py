@@ -65,12 +65,18 @@ def evaluate_run(
     for split, tasks in (("train", collector.train_tasks), ("test", collector.test_tasks)):
         if not tasks:
             continue
-        means = []
+        means, successes = [], []
         for r in range(repeats):
             torch.manual_seed(seed + r)
+            collector.last_success = None
             with torch.no_grad():
                 means.append(float(module.evaluate_tasks(collector, list(tasks), steps).mean()))
+            if collector.last_success is not None:  # families that report success
+                successes.append(float(collector.last_success.mean()))
         out[split] = {"mean": float(np.mean(means)), "std": float(np.std(means)), "repeats": means}
+        if successes:
+            out[split]["success"] = float(np.mean(successes))
+            out[split]["success_repeats"] = successes
     return out
 
 
@@ -101,6 +107,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         (run / "final_eval.json").write_text(json.dumps(result, indent=1))
         parts = [
             f"{s} {result[s]['mean']:.2f} ± {result[s]['std']:.2f}"
+            + (f" (success {result[s]['success']:.2f})" if "success" in result[s] else "")
             for s in ("train", "test")
             if s in result
         ]
