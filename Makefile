@@ -30,7 +30,7 @@ setup-metaworld: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,metaworld]'
 	$(BIN)/pip install -q --no-deps metaworld==3.1.1
 
-# The Meta-World tests (skipped by `make test` where metaworld is absent); about 5 minutes.
+# The Meta-World tests (skipped by `make test` where metaworld is absent); about 3 minutes.
 test-metaworld: setup-metaworld
 	$(BIN)/python -m pytest -q tests/envs tests/modules/test_cli_meta_world.py \
 		"tests/modules/test_cli_fit.py::test_every_config_runs_one_debug_epoch"
