@@ -26,6 +26,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 import time
@@ -336,7 +337,9 @@ class MIERTrainer(Trainer):
         # Per-task seeds: a task's result does not depend on which tasks ran before it.
         pl.seed_everything(base_seed + index, verbose=False)
         device = self.strategy.root_device
-        collector = Collector(dm.family, dm.family_seed, base_seed + 1000 * (index + 1), device)
+        collector = Collector(
+            dm.family, dm.family_seed, base_seed + 1000 * (index + 1), device, dm.horizon
+        )
         task = collector.test_tasks[index]
         kind = PEARLRelabelModule if isinstance(mier, PEARLModule) else AdaptModule
         module = kind(
@@ -398,6 +401,8 @@ class MIERTrainer(Trainer):
                 else report["val_losses"][-1]
             ),
             seconds=time.perf_counter() - start,
+            mier_wr_success=callback.successes[0] if callback.successes else None,
+            mier_success=callback.successes[1:],
         )
 
     # ------------------------------------------------------------- logging
@@ -440,6 +445,17 @@ class MIERTrainer(Trainer):
                     },
                     step=0,
                 )
+            rates = {f"adapt/{k}": v for k, v in summary.items() if k.startswith("mier_wr_success")}
+            rates |= {f"adapt/{k}": v for k, v in summary.items() if k == "mier_success_rate"}
+            if rates:
+                self.logger.log_metrics(rates, step=0)
+            successes = [[t.mier_wr_success, *t.mier_success] for t in results.tasks]
+            for epoch in range(max(map(len, successes), default=0)):
+                values = [c[epoch] for c in successes if epoch < len(c) and c[epoch] is not None]
+                if values:  # MIER's success per relabeling epoch (0 = MIER-wR)
+                    self.logger.log_metrics(
+                        {"adapt/success_rate": sum(values) / len(values)}, step=epoch
+                    )
             curves = [[t.mier_wr, *t.mier] for t in results.tasks]
             for epoch in range(max(map(len, curves), default=0)):
                 values = [c[epoch] for c in curves if epoch < len(c)]
@@ -460,6 +476,11 @@ class MIERTrainer(Trainer):
             f"{summary['mier_mean']:.2f} after {epochs} "
             f"relabeling epochs, from {results.checkpoint}"
         )
+        if "mier_wr_success_rate" in summary:
+            rank_zero_info(
+                f"success rate: MIER-wR {summary['mier_wr_success_rate']:.2f}, MIER "
+                f"{summary.get('mier_success_rate', math.nan):.2f}"
+            )
         videos = task_videos(run_dir)
         filmed = (
             f", videos in task_<i>/: {', '.join(p.name for p in next(iter(videos.values())).values())}"

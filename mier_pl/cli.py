@@ -39,6 +39,7 @@ from mier_pl.callbacks.resume import ConfiguredOptimizerSettings
 from mier_pl.data.checkpoint_io import AtomicCheckpointIO, CheckpointError, read_checkpoint
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.relabel import AdaptConfig
+from mier_pl.envs import family_class
 from mier_pl.loggers import TensorBoardCSVLogger
 from mier_pl.modules.base import check_checkpoint_family
 from mier_pl.modules.mier import MIERModule
@@ -103,6 +104,9 @@ class MIERCLI(LightningCLI):
             adapt_kwargs(cfg)
         except ValueError as err:
             raise SystemExit(f"error: {err}") from None
+        missing = family_class(cfg.data.family).missing_dependency()
+        if missing:  # an optional package (Meta-World): one line saying how to install it
+            raise SystemExit(f"error: {cfg.data.family}: {missing}")
         if cfg.get("torch_threads"):
             torch.set_num_threads(cfg.torch_threads)
         if cfg.get("matmul_precision"):

@@ -55,7 +55,7 @@ def evaluate_run(
     if not (adapt_steps or module.eval_cfg.adapt_steps or batch_size):
         raise SystemExit(f"error: {config} is missing (the run's batch size); pass --adapt_steps")
     steps = adapt_steps or module.eval_cfg.adapt_steps or batch_size
-    collector = Collector(family, family_seed, seed)
+    collector = Collector(family, family_seed, seed, horizon=data.get("horizon"))
     out: dict[str, object] = {
         "checkpoint": str(ckpt),
         "epoch": int(checkpoint.get("epoch", -1)) + 1,
@@ -69,11 +69,14 @@ def evaluate_run(
     for split, tasks in (("train", collector.train_tasks), ("test", collector.test_tasks)):
         if not tasks:
             continue
-        returns = []  # [repeats, tasks]
+        returns, successes = [], []  # returns: [repeats, tasks]
         for r in range(repeats):
             torch.manual_seed(seed + r)
+            collector.last_success = None
             with torch.no_grad():
                 returns.append(module.evaluate_tasks(collector, list(tasks), steps))
+            if collector.last_success is not None:  # families that report success
+                successes.append(float(collector.last_success.mean()))
         means = np.mean(returns, axis=1)
         out[split] = {
             "mean": float(np.mean(means)),
@@ -81,6 +84,9 @@ def evaluate_run(
             "repeats": means.tolist(),
             "per_task": np.mean(returns, axis=0).tolist(),  # each task's mean over repeats
         }
+        if successes:
+            out[split]["success"] = float(np.mean(successes))
+            out[split]["success_repeats"] = successes
     return out
 
 
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
         (run / "final_eval.json").write_text(json.dumps(result, indent=1))
         parts = [
             f"{s} {result[s]['mean']:.2f} ± {result[s]['std']:.2f}"
+            + (f" (success {result[s]['success']:.2f})" if "success" in result[s] else "")
             for s in ("train", "test")
             if s in result
         ]

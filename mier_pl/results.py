@@ -55,6 +55,9 @@ class TaskResult:
         val_loss_context: validation loss after the context steps.
         val_loss_final: validation loss of the model that was used.
         seconds: wall time of the task.
+        mier_wr_success: whether the MIER-wR episode succeeded (1.0/0.0), for families that
+            report success (Meta-World); ``None`` otherwise.
+        mier_success: the success of each relabeling epoch's episode (empty if not reported).
     """
 
     task: int
@@ -67,6 +70,8 @@ class TaskResult:
     val_loss_context: float = math.nan
     val_loss_final: float = math.nan
     seconds: float = math.nan
+    mier_wr_success: float | None = None
+    mier_success: list[float] = field(default_factory=list)
 
     @property
     def final(self) -> float:
@@ -100,7 +105,23 @@ class AdaptResults:
             "mier_wr_sem": float(wr.std(ddof=1) / math.sqrt(n)) if len(wr) > 1 else 0.0,
             "mier_sem": float(final.std(ddof=1) / math.sqrt(n)) if len(final) > 1 else 0.0,
             "model_fallbacks": sum(t.model_fallback for t in self.tasks),
+            **self.success_summary(),
         }
+
+    def success_summary(self) -> dict[str, float]:
+        """Success rates over the test tasks, for families that report success: MIER-wR and
+        the last relabeling epoch (MIER), and MIER's per epoch (``{}`` otherwise)."""
+        reported = [t for t in self.tasks if t.mier_wr_success is not None]
+        if not reported:
+            return {}
+        out = {"mier_wr_success_rate": float(np.mean([t.mier_wr_success for t in reported]))}
+        finals = [t.mier_success[-1] for t in reported if t.mier_success]
+        if finals:
+            out["mier_success_rate"] = float(np.mean(finals))
+        for e in range(max(len(t.mier_success) for t in reported)):
+            values = [t.mier_success[e] for t in reported if e < len(t.mier_success)]
+            out[f"mier_success_rate_epoch_{e + 1}"] = float(np.mean(values))
+        return out
 
     def epochs(self) -> int:
         return max((len(t.mier) for t in self.tasks), default=0)
@@ -237,6 +258,11 @@ def summary_table(results: AdaptResults):
     table.caption = (
         "mean ± standard error over test tasks; epoch returns: one deterministic episode each"
     )
+    if "mier_wr_success_rate" in s:  # families that report success (Meta-World)
+        table.caption += (
+            f"\nsuccess rate: MIER-wR {s['mier_wr_success_rate']:.2f}, "
+            f"MIER {s.get('mier_success_rate', math.nan):.2f}"
+        )
     return table
 
 

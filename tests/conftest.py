@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 from pathlib import Path
 
@@ -12,6 +13,18 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 # Headless rendering for the video tests (before anything imports mujoco); libosmesa6.
 os.environ.setdefault("MUJOCO_GL", "osmesa")
+
+# The Meta-World families need the optional metaworld package (docs/metaworld.md); their tests
+# skip, saying so, where it is absent (`make test-metaworld` installs it and runs them).
+HAVE_METAWORLD = importlib.util.find_spec("metaworld") is not None
+METAWORLD_SKIP = "metaworld is not installed: `make test-metaworld` (docs/metaworld.md)"
+METAWORLD_FAMILIES = ("ml1-reach", "ml1-push", "ml1-pick-place", "ml10")
+needs_metaworld = pytest.mark.skipif(not HAVE_METAWORLD, reason=METAWORLD_SKIP)
+
+
+def families(names) -> list:
+    """``names`` as pytest params, the Meta-World ones skipped where metaworld is absent."""
+    return [pytest.param(n, marks=needs_metaworld) if n in METAWORLD_FAMILIES else n for n in names]
 
 
 @pytest.fixture

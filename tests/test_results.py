@@ -65,3 +65,23 @@ def test_table_and_plots(tmp_path):
 def test_missing_results_name_the_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="adapt run"):
         load_results(tmp_path)
+
+
+def test_success_rates_reach_the_summary_and_round_trip(tmp_path):
+    from mier_pl.results import AdaptResults, TaskResult, load_results, summary_table, write_results
+
+    tasks = [
+        TaskResult(0, "a", 1.0, [2.0, 3.0], mier_wr_success=0.0, mier_success=[1.0, 1.0]),
+        TaskResult(1, "b", 1.0, [2.0, 3.0], mier_wr_success=1.0, mier_success=[0.0, 1.0]),
+    ]
+    results = AdaptResults("ml1-reach", "x.ckpt", {}, tasks)
+    s = results.summary()
+    assert s["mier_wr_success_rate"] == 0.5 and s["mier_success_rate"] == 1.0
+    assert (s["mier_success_rate_epoch_1"], s["mier_success_rate_epoch_2"]) == (0.5, 1.0)
+    write_results(results, tmp_path)
+    back = load_results(tmp_path)
+    assert back.tasks[1].mier_success == [0.0, 1.0] and back.summary() == s
+    assert "success rate: MIER-wR 0.50, MIER 1.00" in str(summary_table(back).caption)
+    # families without success: no success keys at all
+    plain = AdaptResults("point-goal", "x.ckpt", {}, [TaskResult(0, "a", 1.0, [2.0])])
+    assert not any("success" in k for k in plain.summary())

@@ -3,6 +3,7 @@
 Figures (each next to its own reference, measured in this process; code in ``data.py`` and
 ``updates.py``):
   collection   lockstep collection (5 tasks, batched policy, stored) vs raw mj_step, 3 families
+               (and ml1-reach, ml1-pick-place where metaworld is installed: docs/metaworld.md)
   meta-update  MetaModelModule.meta_update + Adam vs a bare torch.func loop of the same maths
   SAC update   ContextSACModule.update vs a bare PyTorch loop of the same networks and losses
   PEARL update PEARLModule.update (encoder, posterior, KL, SAC) vs a bare loop of the same maths
@@ -38,6 +39,7 @@ from mier_pl.bench.updates import (
     bench_sac_peer,
     bench_sac_update,
 )
+from mier_pl.envs.meta_world import metaworld_available
 
 PROG = "python -m mier_pl.bench"
 
@@ -75,6 +77,11 @@ def main() -> None:
         bench_collection("cheetah-negated-joints", args.seconds, device),
         bench_collection("ant-negated-joints", args.seconds, device),
         bench_collection("walker-rand-params-ood", args.seconds, device),
+        *[
+            bench_collection(family, args.seconds, device)
+            for family in ("ml1-reach", "ml1-pick-place")
+            if metaworld_available()
+        ],
         bench_meta_update(args.seconds, device),
         bench_sac_update(args.seconds, device),
         bench_pearl_update(args.seconds, device),

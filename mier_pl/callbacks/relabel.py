@@ -42,6 +42,7 @@ class RelabelCallback(Callback):
         self.identified = False
         self.report: dict[str, Any] = {}
         self.returns: list[float] = []  # [MIER-wR, after epoch 1, after epoch 2, ...]
+        self.successes: list[float] = []  # the same episodes' success, where reported
         self.refreshes = 0
         self._collector = None
         self._pending: dict[str, Any] | None = None
@@ -107,9 +108,12 @@ class RelabelCallback(Callback):
     def _record(self, pl_module: pl.LightningModule, value: float) -> None:
         self.returns.append(value)
         epoch = len(self.returns) - 1
-        pl_module.log_at_step(
-            {"adapt/return": value, "adapt/relabel_epoch": float(epoch)}, step=epoch
-        )
+        metrics = {"adapt/return": value, "adapt/relabel_epoch": float(epoch)}
+        success = getattr(pl_module, "last_success", None)
+        if success is not None:
+            self.successes.append(success)
+            metrics["adapt/success"] = success
+        pl_module.log_at_step(metrics, step=epoch)
 
     # ---------------------------------------------------------- checkpoint
     def state_dict(self) -> dict[str, Any]:
@@ -118,6 +122,7 @@ class RelabelCallback(Callback):
             "identified": self.identified,
             "report": dict(self.report),
             "returns": list(self.returns),
+            "successes": list(self.successes),
             "refreshes": self.refreshes,
             "replay": self.replay.state_dict() if self.replay is not None else None,
             "torch_rng": torch.get_rng_state(),
@@ -136,6 +141,7 @@ class RelabelCallback(Callback):
         self.identified = bool(state["identified"])
         self.report = dict(state["report"])
         self.returns = [float(r) for r in state["returns"]]
+        self.successes = [float(r) for r in state.get("successes", [])]
         self.refreshes = int(state["refreshes"])
         if state["replay"] is not None:
             self.replay.load_state_dict(state["replay"])

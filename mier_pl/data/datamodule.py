@@ -94,6 +94,8 @@ class ReplayDataModule(pl.LightningDataModule):
             (release): ``batch_size`` transitions uniformly from all of it. "episodes" (ours,
             an option): ``batch_size`` consecutive ones from an episode start, the kind of
             data φ is adapted on when the policy acts (docs/learning.md has the ablation).
+        horizon: episode length; ``None`` is the family's (30 point, 200 MuJoCo, 500
+            Meta-World). Collection, evaluation and ``adapt`` all cut episodes there.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class ReplayDataModule(pl.LightningDataModule):
         steps_per_epoch: PositiveInt = 1000,
         split_meta_batch: bool = False,
         support: Literal["iid", "episodes"] = "iid",
+        horizon: PositiveInt | None = None,
     ) -> None:
         super().__init__()
         self.support = support
@@ -122,7 +125,7 @@ class ReplayDataModule(pl.LightningDataModule):
         self.num_test_tasks: int = len(probe.test_tasks)
         self.reward_only: bool = probe.reward_only
         self.task_encoding_dim: int = probe.task_encoding_dim
-        self.horizon: int = probe.max_episode_steps
+        self.horizon: int = plain(horizon) if horizon is not None else probe.max_episode_steps
         self.termination_fn = probe.termination_fn
         self.buffer: MultiTaskReplay | None = None
         self.collector: Collector | None = None
@@ -151,7 +154,7 @@ class ReplayDataModule(pl.LightningDataModule):
         self.buffer = MultiTaskReplay(
             self.num_train_tasks, self.obs_dim, self.act_dim, self.capacity, device
         )
-        self.collector = Collector(self.family, self.family_seed, seed, device)
+        self.collector = Collector(self.family, self.family_seed, seed, device, self.horizon)
         if self._pending_state is not None:
             self.load_state_dict(self._pending_state)
             self._pending_state = None

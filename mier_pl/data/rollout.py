@@ -52,20 +52,39 @@ class Collector:
         family_seed: seed of the family's task lists (``None``: the family's default).
         seed: seed of env ``i``'s reset generator is ``seed + i``.
         device: where batches are returned (the replay's device).
+        horizon: episode length (``None``: the family's ``max_episode_steps``).
+
+    Attributes:
+        last_success: after :meth:`run_episodes`, whether each episode succeeded (its
+            ``info["success"]`` was ever true) as a bool array; ``None`` for families that
+            report no success (``MetaEnv.reports_success``).
     """
 
     def __init__(
-        self, family: str, family_seed: int | None, seed: int, device: torch.device | str = "cpu"
+        self,
+        family: str,
+        family_seed: int | None,
+        seed: int,
+        device: torch.device | str = "cpu",
+        horizon: int | None = None,
     ) -> None:
         self.family, self.family_seed, self.seed = family, family_seed, seed
         self.device = torch.device(device)
+        if horizon is not None and horizon < 1:
+            raise ValueError(f"horizon must be a positive number of steps, got {horizon}")
+        self._horizon = horizon
         self.envs: list[MetaEnv] = []
         self.env_steps = 0  # training samples: steps of counted rollouts
+        self.last_success: np.ndarray | None = None
         self._grow(1)
 
     @property
     def horizon(self) -> int:
         return self.envs[0].max_episode_steps
+
+    @property
+    def reports_success(self) -> bool:
+        return self.envs[0].reports_success
 
     @property
     def train_tasks(self) -> tuple:
@@ -83,6 +102,8 @@ class Collector:
     def _grow(self, n: int) -> None:
         while len(self.envs) < n:
             env = make_env(self.family, self.family_seed)
+            if self._horizon is not None:
+                env.max_episode_steps = self._horizon  # the env's own truncation agrees
             env.reset(seed=self.seed + len(self.envs))  # seeds the env's own generator once
             self.envs.append(env)
 
@@ -156,7 +177,8 @@ class Collector:
 
         ``record`` maps task slots to recorders (:class:`mier_pl.render.EpisodeRecorder`)
         that watch that slot's episode; only those slots render, and the episodes are the
-        same with or without them.
+        same with or without them. Families that report success also leave the episodes'
+        success flags in :attr:`last_success`.
         """
         b = len(tasks)
         self._grow(b)
@@ -168,18 +190,21 @@ class Collector:
         for i, recorder in record.items():
             recorder.start(envs[i])
         returns = np.zeros(b)
+        success = np.zeros(b, bool)
         alive = np.ones(b, bool)
         for _ in range(self.horizon):
             actions = act_fn(self._obs_tensor(obs)).cpu().numpy()
             for i in np.flatnonzero(alive):
-                next_obs, reward, terminated, _, _ = envs[i].step(actions[i])
+                next_obs, reward, terminated, _, info = envs[i].step(actions[i])
                 returns[i] += reward
+                success[i] |= bool(info.get("success", False))
                 obs[i] = next_obs
                 alive[i] = not terminated
                 if record and i in record:
                     record[i].step(envs[i], reward)
             if not alive.any():
                 break
+        self.last_success = success if self.reports_success else None
         return returns
 
     # ----------------------------------------------------------- checkpoint

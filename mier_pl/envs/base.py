@@ -34,6 +34,9 @@ class MetaEnv(gym.Env, Generic[TaskT]):
         max_episode_steps: the horizon (200, or 30 for the point families).
         default_family_seed: seed of the local generator the task lists come from.
         task_type: the type of one task description; :meth:`set_task` rejects others.
+        reports_success: the env's ``info["success"]`` says whether a step achieved the task
+            (Meta-World); an episode succeeds when it is ever true, and the evaluation then
+            logs success rates beside the returns.
     """
 
     family: ClassVar[str]
@@ -43,6 +46,7 @@ class MetaEnv(gym.Env, Generic[TaskT]):
     default_family_seed: ClassVar[int] = 1337
     task_type: ClassVar[type]
     task_parameter_name: ClassVar[str | None] = None  # see task_parameter
+    reports_success: ClassVar[bool] = False
 
     train_tasks: tuple[TaskT, ...]
     test_tasks: tuple[TaskT, ...]
@@ -63,6 +67,11 @@ class MetaEnv(gym.Env, Generic[TaskT]):
     ) -> tuple[Sequence[TaskT], Sequence[TaskT]]:
         """Return (train tasks, test tasks); ``rng`` is seeded with ``seed``."""
         raise NotImplementedError
+
+    @classmethod
+    def missing_dependency(cls) -> str | None:
+        """What to install before the family can be built (``None``: nothing is missing)."""
+        return None
 
     # ----------------------------------------------------------------- tasks
     @property

@@ -23,12 +23,17 @@ FamilyName = Literal[
     "walker-rand-params",
     "walker-rand-params-ood",
     "humanoid-dir",
+    # Meta-World (optional dependency: docs/metaworld.md)
+    "ml1-reach",
+    "ml1-push",
+    "ml1-pick-place",
+    "ml10",
 ]
 FAMILY_NAMES: tuple[str, ...] = get_args(FamilyName)
 
 
 def _classes() -> dict[str, type[MetaEnv]]:
-    from mier_pl.envs import ant, cheetah, humanoid, point, walker
+    from mier_pl.envs import ant, cheetah, humanoid, meta_world, point, walker
 
     classes: list[type[MetaEnv]] = [
         point.PointGoalEnv,
@@ -44,6 +49,10 @@ def _classes() -> dict[str, type[MetaEnv]]:
         walker.WalkerRandParamsEnv,
         walker.WalkerRandParamsOODEnv,
         humanoid.HumanoidDirEnv,
+        meta_world.ML1ReachEnv,
+        meta_world.ML1PushEnv,
+        meta_world.ML1PickPlaceEnv,
+        meta_world.ML10Env,
     ]
     return {cls.family: cls for cls in classes}
 

@@ -68,6 +68,7 @@ class AdaptModule(pl.LightningModule):
         self.register_buffer("context", self.initial_context(mier))
         self.replay: RelabelReplay | None = None  # attached by RelabelCallback.setup
         self.finite_guard = FiniteGuard()
+        self.last_success: float | None = None  # of the last evaluate(), when reported
         self.automatic_optimization = False
 
     def initial_context(self, mier: Any) -> Tensor:
@@ -128,6 +129,8 @@ class AdaptModule(pl.LightningModule):
 
         ``video`` ("mier_wr" or "mier"): also film it into ``video_dir/<video>.mp4`` (GIF
         without an mp4 encoder; :mod:`mier_pl.render`) and the task's TensorBoard run.
+        Families with a success signal leave the episode's success (1.0 or 0.0) in
+        :attr:`last_success` (``None`` otherwise).
         """
         act = lambda obs: self.mier.sac.act(obs, self.context, True)  # noqa: E731
         record = {}
@@ -145,6 +148,8 @@ class AdaptModule(pl.LightningModule):
                 height=e.video_height,
             )
         value = float(self.collector.run_episodes([self.task], act, record)[0])
+        success = self.collector.last_success
+        self.last_success = None if success is None else float(success[0])
         clip = record[0].video() if record else None
         if clip is not None:
             save_video(clip, self.video_dir / video)

@@ -209,6 +209,7 @@ class MetaTrainingModule(pl.LightningModule):
             if not ids:
                 continue
             tasks = [all_tasks[i] for i in ids]
+            dm.collector.last_success = None
             record = {
                 slot: EpisodeRecorder(
                     f"{dm.family} {split} task {ids[slot]}",
@@ -226,6 +227,13 @@ class MetaTrainingModule(pl.LightningModule):
             self.log(key, float(returns.mean()), prog_bar=True, sync_dist=True)
             for i, r in zip(ids, returns):
                 self.log(f"{key}/task_{i}", float(r), sync_dist=True)
+            # Families with a success signal (Meta-World): the success rate of those episodes,
+            # eval/train_success and eval/test_success_mier_wr beside the returns.
+            success = dm.collector.last_success
+            if success is not None and len(success) == len(ids):
+                results[f"{split}_success"] = success
+                rate = float(np.mean(success))
+                self.log(key.replace("_return", "_success"), rate, prog_bar=True, sync_dist=True)
         if clips:
             self._log_videos(clips)
         return results

@@ -160,3 +160,58 @@ def test_the_policy_gets_cpu_observations_and_the_batch_lands_on_the_collectors_
     assert result.batch.obs.device.type == "meta" and result.batch.obs.shape == (2, 4, 2)
     returns = collector.run_episodes(collector.train_tasks[:1], constant_policy(seen))
     assert seen[-1].device.type == "cpu" and returns.shape == (1,)
+
+
+# ------------------------------------------------ success flags and the horizon
+class _SuccessPointGoal:
+    """point-goal whose step reports ``info["success"]`` once x > 0.25 (a Meta-World stand-in)."""
+
+    def __new__(cls, family_seed=None):
+        from mier_pl.envs.point import PointGoalEnv
+
+        class Env(PointGoalEnv):
+            reports_success = True
+
+            def step(self, action):
+                obs, reward, terminated, truncated, _ = super().step(action)
+                return obs, reward, terminated, truncated, {"success": bool(obs[0] > 0.25)}
+
+        return Env(family_seed)
+
+
+def test_run_episodes_reports_whether_an_episode_ever_succeeded(monkeypatch):
+    monkeypatch.setattr(
+        "mier_pl.data.rollout.make_env", lambda family, seed=None: _SuccessPointGoal(seed)
+    )
+    collector = Collector("point-goal", None, seed=0)
+    tasks = collector.train_tasks[:3]
+    # env 0 goes right for 4 steps (x = 0.3 > 0.25) and then left to x = -2.2: it succeeded
+    # once and ends far from success; env 1 always goes left, env 2 stays
+    steps = []
+
+    def act(obs):
+        steps.append(obs[0, 0].item())
+        first = 1.0 if len(steps) <= 4 else -1.0
+        return torch.tensor([[first, 0.0], [-1.0, 0.0], [0.0, 0.0]])
+
+    collector.run_episodes(tasks, act)
+    assert max(steps) > 0.25 and collector.envs[0]._pos[0] < -2.0
+    assert collector.last_success.tolist() == [True, False, False]
+
+
+def test_families_without_success_leave_none():
+    collector = Collector("point-goal", None, seed=0)
+    collector.run_episodes(collector.train_tasks[:2], constant_policy([]))
+    assert collector.last_success is None and not collector.reports_success
+
+
+def test_horizon_override_cuts_episodes_there():
+    collector = Collector("point-goal", None, seed=0, horizon=7)
+    assert collector.horizon == 7
+    result = collector.rollout(collector.train_tasks[:1], 21, constant_policy([]))
+    assert result.batch.truncated[0].nonzero().flatten().tolist() == [6, 13, 20]
+    seen: list = []
+    collector.run_episodes(collector.train_tasks[:1], constant_policy(seen))
+    assert len(seen) == 7
+    with pytest.raises(ValueError, match="horizon must be a positive number of steps, got 0"):
+        Collector("point-goal", None, seed=0, horizon=0)

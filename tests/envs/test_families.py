@@ -10,6 +10,7 @@ from gymnasium.utils.env_checker import check_env
 
 import mier_pl  # noqa: F401  (registers the families with Gymnasium)
 from mier_pl.envs import FAMILY_NAMES, family_class, make_env
+from tests.conftest import METAWORLD_FAMILIES, families
 
 # family: (obs dim, action dim, train tasks, test tasks)
 SIZES = {
@@ -26,6 +27,10 @@ SIZES = {
     "walker-rand-params": (17, 6, 40, 10),
     "walker-rand-params-ood": (17, 6, 40, 20),
     "humanoid-dir": (348, 17, 100, 30),
+    "ml1-reach": (39, 4, 50, 50),
+    "ml1-push": (39, 4, 50, 50),
+    "ml1-pick-place": (39, 4, 50, 50),
+    "ml10": (39, 4, 500, 250),
 }
 # Families whose task lists are drawn from the family seed (the others are enumerations).
 RANDOM_FAMILIES = [
@@ -38,9 +43,14 @@ RANDOM_FAMILIES = [
     "walker-rand-params",
     "walker-rand-params-ood",
     "humanoid-dir",
+    *METAWORLD_FAMILIES,  # the benchmark's goals come from its seed
 ]
+# Families whose first observation is a function of the task alone.
+DETERMINISTIC_RESET = {"point-goal", "point-rotated", *METAWORLD_FAMILIES}
+HORIZONS = {"point-goal": 30, "point-rotated": 30} | dict.fromkeys(METAWORLD_FAMILIES, 500)
 REWARD_ONLY = {"point-goal", "cheetah-vel", "cheetah-vel-medium", "cheetah-vel-hard"}
 REWARD_ONLY |= {"cheetah-dir", "ant-dir", "ant-dir-ood", "humanoid-dir"}
+REWARD_ONLY |= {"ml1-reach", "ml1-push", "ml1-pick-place"}
 
 
 def test_sizes_table_covers_every_family():
@@ -49,7 +59,7 @@ def test_sizes_table_covers_every_family():
 
 # Unbounded observations are intended, as in Gymnasium's own MuJoCo envs.
 @pytest.mark.filterwarnings("ignore:.*A Box observation space m.*infinity")
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", families(FAMILY_NAMES))
 def test_gym_make_passes_env_checker(family):
     cls = family_class(family)
     env = gym.make(cls.env_id)
@@ -67,20 +77,20 @@ def test_gym_make_passes_env_checker(family):
     env.close()
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", families(FAMILY_NAMES))
 def test_task_counts_and_class_variables(family):
     env = make_env(family)
     _, _, n_train, n_test = SIZES[family]
     assert (len(env.train_tasks), len(env.test_tasks)) == (n_train, n_test)
     assert len(env.tasks("train")) == n_train and len(env.tasks("test")) == n_test
     assert env.reward_only == (family in REWARD_ONLY)
-    assert env.max_episode_steps == (30 if family.startswith("point") else 200)
+    assert env.max_episode_steps == HORIZONS.get(family, 200)
     assert env.task == env.train_tasks[0]
     assert all(isinstance(t, env.task_type) for t in env.train_tasks + env.test_tasks)
     hash(env.train_tasks[0])  # frozen, usable as a key
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", families(FAMILY_NAMES))
 def test_task_lists_are_a_function_of_the_family_seed(family):
     cls = family_class(family)
     default, same = make_env(family), make_env(family, family_seed=cls.default_family_seed)
@@ -109,18 +119,18 @@ def _rollout(env, seed: int, actions: np.ndarray) -> np.ndarray:
     return np.array(obs)
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", families(FAMILY_NAMES))
 def test_same_reset_seed_gives_identical_observations(family):
     actions = np.random.default_rng(0).uniform(-1, 1, size=(100, SIZES[family][1]))
     first = _rollout(make_env(family), 7, actions)
     second = _rollout(make_env(family), 7, actions)
     assert first.shape[0] >= 101
     np.testing.assert_array_equal(first, second)
-    if not family.startswith("point"):  # the point always starts at the origin
+    if family not in DETERMINISTIC_RESET:  # the point always starts at the origin
         assert not np.array_equal(first[0], make_env(family).reset(seed=8)[0])
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", families(FAMILY_NAMES))
 def test_termination_fn_is_batched_over_any_leading_dims(family):
     obs_dim, act_dim, _, _ = SIZES[family]
     cls = family_class(family)
@@ -131,13 +141,14 @@ def test_termination_fn_is_batched_over_any_leading_dims(family):
         assert out.dtype == torch.bool and out.shape == lead
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", families(FAMILY_NAMES))
 def test_set_task_switches_in_place(family):
     env = make_env(family)
     last_split = "test" if env.test_tasks else "train"
     model = getattr(env, "model", None)
     env.set_task_index(last_split, len(env.tasks(last_split)) - 1)
     assert env.task == env.tasks(last_split)[-1]
+    env.set_task(env.train_tasks[0])  # (ml10's tasks have models of their own, each built once)
     assert getattr(env, "model", None) is model  # the same MjModel: no rebuild
 
 

@@ -20,7 +20,7 @@ def test_env_ids_are_registered_camel_case_with_the_horizon():
     ids = [family_class(name).env_id for name in FAMILY_NAMES]
     assert len(set(ids)) == len(ids)
     for name, env_id in zip(FAMILY_NAMES, ids):
-        assert re.fullmatch(r"mier_pl/[A-Z][A-Za-z]+-v0", env_id)
+        assert re.fullmatch(r"mier_pl/[A-Z][A-Za-z0-9]+-v0", env_id)
         assert gym.spec(env_id).max_episode_steps == family_class(name).max_episode_steps
 
 

@@ -10,6 +10,7 @@ import pytest
 from mier_pl.envs import FAMILY_NAMES, make_env
 from mier_pl.envs.mujoco_base import NegatedJointsTask
 from mier_pl.envs.walker import PHYSICS_FIELDS, SCALE_BASE
+from tests.conftest import families
 
 # family: encoding size
 DIMS = {
@@ -26,6 +27,10 @@ DIMS = {
     "walker-rand-params": 65,
     "walker-rand-params-ood": 65,
     "humanoid-dir": 2,
+    "ml1-reach": 6,  # rand_vec: object and goal positions
+    "ml1-push": 6,
+    "ml1-pick-place": 6,
+    "ml10": 21,  # one-hot of 15 environments and rand_vec zero-padded to 6
 }
 
 
@@ -33,7 +38,7 @@ def test_every_family_has_an_encoding():
     assert set(DIMS) == set(FAMILY_NAMES)
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", families(FAMILY_NAMES))
 def test_encoding_tells_every_task_apart(family):
     env = make_env(family)
     tasks = env.train_tasks + env.test_tasks

@@ -7,11 +7,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import CONF, metric_series, read_metrics
+from tests.conftest import CONF, metric_series, needs_metaworld, read_metrics
 
 DEBUG = CONF / "debug.yaml"
 OVERLAYS = {"debug.yaml", "model_only.yaml", "pearl.yaml"}
-FAMILY_CONFIGS = sorted(p.name for p in CONF.glob("*.yaml") if p.name not in OVERLAYS)
+FAMILY_CONFIGS = [
+    pytest.param(name, marks=needs_metaworld) if name.startswith("ml") else name
+    for name in sorted(p.name for p in CONF.glob("*.yaml") if p.name not in OVERLAYS)
+]
 
 
 def _fit(run_cli, config: str, *extra: str):
@@ -70,6 +73,15 @@ def test_unknown_family_lists_valid_ones(run_cli, capsys):
         _fit(run_cli, "point_goal.yaml", "--data.family", "cheeta-vel")
     err = capsys.readouterr().err
     assert "cheeta-vel" in err and "cheetah-vel" in err and "point-rotated" in err
+
+
+def test_a_missing_optional_package_is_one_line_naming_the_install(run_cli, monkeypatch):
+    monkeypatch.setattr("mier_pl.envs.meta_world.metaworld_available", lambda: False)
+    with pytest.raises(SystemExit) as exc:
+        _fit(run_cli, "ml1_reach.yaml")
+    message = str(exc.value)
+    assert message.startswith("error: ml1-reach: the Meta-World families need the optional")
+    assert "make setup-metaworld" in message and "docs/metaworld.md" in message
 
 
 def test_missing_checkpoint_is_named(run_cli, capsys, tmp_path):
