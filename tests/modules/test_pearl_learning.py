@@ -1,7 +1,8 @@
 """Learning check (slow; `make test-slow`): PEARL meta-trains on point-goal from the CLI.
 
 Measured when this was written (2-core shared CPU, `conf/point_goal.yaml` + `conf/pearl.yaml`,
-seed 0, 40 epochs × 250 steps, 28 800 env steps, about 18 min): the train-task return of
+seed 0, 40 epochs × 250 steps, 28 800 env steps, about 18 min; this test alone took 9 min 14 s
+on a quieter machine): the train-task return of
 PEARL's protocol (40 train tasks) read −30.7 at the first evaluation (epoch 4) and −17.0,
 −16.2, −19.1 at the last three (epochs 29, 34, 39; mean −17.4); a uniform random policy scores
 about −30 and the optimum about −3.8. docs/pearl.md has all three seeds.
