@@ -181,6 +181,8 @@ def describe_task(task: Any) -> str:
             if all(isinstance(x, (int, float)) for x in v):
                 return f"<{len(v)} values in {min(v):.2g}..{max(v):.2g}>"
             return f"<{len(v)} values>"
+        if isinstance(v, (tuple, list)) and v and all(isinstance(x, float) for x in v):
+            return "(" + ", ".join(f"{x:.3g}" for x in v) + ")"  # e.g. a Meta-World goal
         return repr(v)
 
     return ", ".join(f"{f.name}={fmt(getattr(task, f.name))}" for f in dataclasses.fields(task))
