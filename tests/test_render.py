@@ -211,6 +211,7 @@ def test_should_render_every_kth_evaluation_and_the_last():
         fake = SimpleNamespace(
             eval_cfg=EvalConfig(interval=interval, video_every=video_every),
             trainer=SimpleNamespace(is_global_zero=zero, max_epochs=max_epochs),
+            _budget_spent=False,  # no env-step budget (collect.max_env_steps)
         )
         evals = [e for e in range(max_epochs) if MetaTrainingModule.should_eval(fake, e)]
         return [e for e in evals if MetaTrainingModule.should_render(fake, e)]

@@ -15,7 +15,7 @@ from mier_pl.functional import pearl as P
 from mier_pl.modules import PEARLModule
 from mier_pl.modules.pearl import PEARLConfig
 from mier_pl.modules.sac import SACConfig
-from tests.conftest import CONF, metric_series, read_metrics
+from tests.conftest import CONF, families, metric_series, read_metrics
 
 PEARL = CONF / "pearl.yaml"
 
@@ -107,7 +107,7 @@ def test_critic_loss_alone_reaches_the_encoder_without_the_kl():
     assert norms[0] > 0
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", families(FAMILY_NAMES))
 def test_shapes_on_every_family(family):
     env = make_env(family)
     obs_dim, act_dim = env.observation_space.shape[0], env.action_space.shape[0]
