@@ -163,10 +163,21 @@ class AdaptModule(pl.LightningModule):
         task_ids = torch.randint(self.source.num_tasks, (s.synthetic_tasks,))
         self.source.check_nonempty(task_ids.tolist(), pre_adapt=False)
         source = self.source.sample(task_ids, s.synthetic_per_task).flatten().to(self.device)
+        context = self.model_context_for_relabeling
         if self.relabel_kind == "reward":
-            return reward_relabel(self.model, source, self.context)
-        act = lambda obs, ctx: self.mier.sac.act(obs, ctx, False)  # noqa: E731
-        return rollout_relabel(self.model, act, self.termination_fn, source.obs, self.context)
+            return reward_relabel(self.model, source, context)
+        return rollout_relabel(
+            self.model, self.relabeling_policy, self.termination_fn, source.obs, context
+        )
+
+    @property
+    def model_context_for_relabeling(self) -> Tensor:
+        """The model's context while it relabels: φ_T̂."""
+        return self.context
+
+    def relabeling_policy(self, obs: Tensor, ctx: Tensor) -> Tensor:
+        """The new actions of relabeled transitions: π(·|s, φ_T̂), sampled."""
+        return self.mier.sac.act(obs, ctx, False)
 
     def log_at_step(self, metrics: dict[str, float], step: int) -> None:
         """Log outside the training loop's hooks (identification, evaluations) at ``step``."""
@@ -304,14 +315,12 @@ class PEARLRelabelModule(AdaptModule):
             )
         return report
 
-    def synthetic_batch(self) -> TransitionBatch:
-        """Relabel train transitions with the fitted model; new actions from π(·|s, z)."""
-        s = self.settings
-        task_ids = torch.randint(self.source.num_tasks, (s.synthetic_tasks,))
-        self.source.check_nonempty(task_ids.tolist(), pre_adapt=False)
-        source = self.source.sample(task_ids, s.synthetic_per_task).flatten().to(self.device)
-        if self.relabel_kind == "reward":
-            return reward_relabel(self.model, source, self.model_context)
-        z = self.context
-        act = lambda obs, ctx: self.mier.sac.act(obs, z.expand(obs.shape[0], -1), False)  # noqa: E731
-        return rollout_relabel(self.model, act, self.termination_fn, source.obs, self.model_context)
+    @property
+    def model_context_for_relabeling(self) -> Tensor:
+        """The non-context model's placeholder context (zeros)."""
+        return self.model_context
+
+    def relabeling_policy(self, obs: Tensor, ctx: Tensor) -> Tensor:
+        """New actions from π(·|s, z), z fixed (the model's own context is a placeholder)."""
+        del ctx
+        return self.mier.sac.act(obs, self.context.expand(obs.shape[0], -1), False)
