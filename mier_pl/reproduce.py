@@ -220,28 +220,21 @@ def slurm_script(root: Path, jobs: list[Job]) -> str:
 
 
 # ------------------------------------------------------------------- report
-def test_returns(job: Job) -> dict[str, list[float]]:
-    """Per-test-task returns of a finished job, by method label key."""
+def read_test_returns(job: Job) -> tuple[list[int], dict[str, list[float]]]:
+    """A finished job's test-task ids and its per-task returns by method label key, from its
+    one result file."""
     if job.method.test == "evaluate":
-        saved = json.loads((job.run / "final_eval.json").read_text())
-        return {job.method.name: saved["test"]["per_task"]}
+        per_task = json.loads((job.run / "final_eval.json").read_text())["test"]["per_task"]
+        return list(range(len(per_task))), {job.method.name: per_task}
     saved = json.loads((job.run / "adapt" / "results.json").read_text())
     tasks = sorted(saved["tasks"], key=lambda t: t["task"])
+    ids = [t["task"] for t in tasks]
     if job.method.name == "mier":
-        return {
+        return ids, {
             "mier_wr": [t["mier_wr"] for t in tasks],
             "mier": [t["mier"][-1] for t in tasks],
         }
-    return {job.method.name: [t["mier"][-1] if t["mier"] else t["mier_wr"] for t in tasks]}
-
-
-def test_task_ids(job: Job) -> list[int]:
-    if job.method.test == "evaluate":
-        return list(
-            range(len(json.loads((job.run / "final_eval.json").read_text())["test"]["per_task"]))
-        )
-    saved = json.loads((job.run / "adapt" / "results.json").read_text())
-    return sorted(t["task"] for t in saved["tasks"])
+    return ids, {job.method.name: [t["mier"][-1] if t["mier"] else t["mier_wr"] for t in tasks]}
 
 
 def write_report(root: Path, jobs: list[Job], args: argparse.Namespace) -> dict:
@@ -253,9 +246,9 @@ def write_report(root: Path, jobs: list[Job], args: argparse.Namespace) -> dict:
     per: dict[str, dict[int, np.ndarray]] = {}  # label → seed → [tasks]
     ids: list[int] | None = None
     for job in jobs:
-        task_ids = test_task_ids(job)
+        task_ids, returns = read_test_returns(job)
         ids = task_ids if ids is None else [i for i in ids if i in task_ids]
-        for key, values in test_returns(job).items():
+        for key, values in returns.items():
             per.setdefault(key, {})[job.seed] = dict(zip(task_ids, values))
     assert ids is not None
     table: dict[str, dict] = {}

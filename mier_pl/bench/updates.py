@@ -100,6 +100,24 @@ def bench_meta_update(seconds: float, device) -> dict:
     return row("meta-update (10 × 400, ctx 10)", r_ours, r_bare, "updates/s", ">= 0.9")
 
 
+def bare_tanh_gaussian(actor: torch.nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+    """The bare loops' tanh-Gaussian policy sample and its log-probability, written out."""
+    m, ls = actor(x).chunk(2, -1)
+    ls = ls.clamp(-20, 2)
+    u = m + ls.exp() * torch.randn_like(m)
+    lp = (-0.5 * ((u - m) / ls.exp()) ** 2 - ls - 0.9189385).sum(-1)
+    lp = lp - (2 * (0.6931472 - u - torch.nn.functional.softplus(-2 * u))).sum(-1)
+    return torch.tanh(u), lp
+
+
+@torch.no_grad()
+def bare_polyak(pairs, tau: float) -> None:
+    """The bare loops' target update: each (target, source) pair's parameters move by ``tau``."""
+    for target, source in pairs:
+        for pt, pq in zip(target.parameters(), source.parameters()):
+            pt.lerp_(pq, tau)
+
+
 def sac_update_step(
     device,
     obs: int = 27,
@@ -145,12 +163,7 @@ def bench_sac_update(
     alo = torch.optim.Adam([log_alpha], lr=3e-4)
 
     def pi(x):
-        m, ls = actor(x).chunk(2, -1)
-        ls = ls.clamp(-20, 2)
-        u = m + ls.exp() * torch.randn_like(m)
-        lp = (-0.5 * ((u - m) / ls.exp()) ** 2 - ls - 0.9189385).sum(-1)
-        lp = lp - (2 * (0.6931472 - u - torch.nn.functional.softplus(-2 * u))).sum(-1)
-        return torch.tanh(u), lp
+        return bare_tanh_gaussian(actor, x)
 
     s = torch.cat([batch.obs, context], -1)
     s2 = torch.cat([batch.next_obs, context], -1)
@@ -183,10 +196,7 @@ def bench_sac_update(
         alo.zero_grad(set_to_none=True)
         alpha_loss.backward()
         alo.step()
-        with torch.no_grad():
-            for t, q in ((t1, q1), (t2, q2)):
-                for pt, pq in zip(t.parameters(), q.parameters()):
-                    pt.lerp_(pq, 0.005)
+        bare_polyak(((t1, q1), (t2, q2)), 0.005)
 
     r_ours, r_bare = rates([ours, bare], seconds, device=device)
     return row(f"SAC update (256², batch {n})", r_ours, r_bare, "updates/s", ">= 0.9")
@@ -344,12 +354,7 @@ def bench_pearl_update(
     flat = sac_batch.flatten()
 
     def pi(x):
-        m, ls = actor(x).chunk(2, -1)
-        ls = ls.clamp(-20, 2)
-        u = m + ls.exp() * torch.randn_like(m)
-        lp = (-0.5 * ((u - m) / ls.exp()) ** 2 - ls - 0.9189385).sum(-1)
-        lp = lp - (2 * (0.6931472 - u - torch.nn.functional.softplus(-2 * u))).sum(-1)
-        return torch.tanh(u), lp
+        return bare_tanh_gaussian(actor, x)
 
     def bare() -> None:
         mu, raw = enc(c_in).chunk(2, -1)
@@ -387,10 +392,7 @@ def bench_pearl_update(
         (al + alpha_loss).backward()
         ao.step()
         alo.step()
-        with torch.no_grad():
-            for t, q in ((t1, q1), (t2, q2)):
-                for pt, pq in zip(t.parameters(), q.parameters()):
-                    pt.lerp_(pq, 0.005)
+        bare_polyak(((t1, q1), (t2, q2)), 0.005)
 
     r_ours, r_bare = rates([ours, bare], seconds, device=device)
     size = "x".join(map(str, hidden))
