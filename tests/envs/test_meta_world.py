@@ -163,7 +163,12 @@ def test_scripted_policies_succeed_and_the_collector_says_so(family, count):
     tasks = list(collector.test_tasks[:count])
     returns = collector.run_episodes(tasks, scripted_act_fn(collector, tasks))
     assert collector.last_success is not None and collector.last_success.tolist() == [True] * count
-    random_returns = collector.run_episodes(tasks, lambda o: torch.rand(len(o), 4) * 2 - 1)
+    # Seeded: a random reach sometimes lands within 5 cm of a goal (1 of 35 episodes measured),
+    # so unseeded actions made this check flaky. These 5 episodes fail, as most do.
+    gen = torch.Generator().manual_seed(0)
+    random_returns = collector.run_episodes(
+        tasks, lambda o: torch.rand(len(o), 4, generator=gen) * 2 - 1
+    )
     assert collector.last_success.tolist() == [False] * count
     assert returns.mean() > random_returns.mean() + 500  # rewards of 0..10 per step
 
