@@ -47,11 +47,13 @@ class MetaBatchLoader:
         support_window: int = 0,
         context_steps: int = 0,
         horizon: int = 1,
+        sample: bool = True,
     ):
         self.buffer, self.meta_batch_size = buffer, meta_batch_size
         self.batch_size, self.steps = batch_size, steps
         self.support_window = support_window
         self.context_steps, self.horizon = context_steps, horizon
+        self.sample = sample  # False: yield the epoch's task ids only (PEARL draws its own)
 
     def _support(self, task_ids: torch.Tensor):
         if self.support_window:
@@ -61,10 +63,14 @@ class MetaBatchLoader:
     def __len__(self) -> int:
         return self.steps
 
-    def __iter__(self) -> Iterator[MetaBatch]:
+    def __iter__(self) -> Iterator[MetaBatch | torch.Tensor]:
         task_ids = draw_tasks(self.buffer.num_tasks, self.meta_batch_size)
         self.buffer.check_nonempty(task_ids.tolist(), pre_adapt=True)
         task_ids_dev = task_ids.to(self.buffer.device)
+        if not self.sample:
+            for _ in range(self.steps):
+                yield task_ids_dev
+            return
         for _ in range(self.steps):
             yield MetaBatch(
                 task_ids=task_ids_dev,
@@ -145,6 +151,9 @@ class ReplayDataModule(pl.LightningDataModule):
         self.termination_fn = probe.termination_fn
         self.buffer: MultiTaskReplay | None = None
         self.collector: Collector | None = None
+        # False when the module draws its own data each step (PEARL): the loader then samples
+        # nothing and yields the epoch's task ids.
+        self.meta_batches = True
         self._pending_state: dict[str, Any] | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -194,6 +203,7 @@ class ReplayDataModule(pl.LightningDataModule):
             window,
             self.sac_context_steps,
             self.horizon,
+            sample=self.meta_batches,
         )
 
     # ----------------------------------------------------------- checkpoint
