@@ -91,11 +91,11 @@ def measured(request, tmp_path_factory):
 # relabeling, its mean OOD test return within 3 of the oracle's test return, above MIER-wR on
 # every seed.
 TRAIN_GAP, TEST_GAP = 1.5, 3.0
-# Measured on point-goal (docs/learning.md, seeds 0-2): the train gap is 1.96 and the
-# relabeled test return is about 5 below the oracle's, with relabeling losing on seed 0; so
-# point-goal is held to what was measured (with a margin) and its targets are strict xfails,
-# which fail the day they are met so the bound gets raised.
-MEASURED_BOUNDS = {"point_goal.yaml": {"train_gap": 2.5, "test_gap": 6.0}}
+# Measured on point-goal (docs/learning.md, seeds 0-2): the train gap is 2.0, so point-goal's
+# train return is held to what was measured (with a margin) and its train target is a strict
+# xfail, which fails the day it is met so the bound gets raised. Its test target is met since
+# adapt.posterior_steps (the config's P = 300): asserted as stated, like point-rotated's.
+MEASURED_BOUNDS = {"point_goal.yaml": {"train_gap": 2.5}}
 
 
 def _train_gap(oracle, mier) -> float:
@@ -120,25 +120,13 @@ def test_relabeled_test_return_is_close_to_the_oracle(measured):
     mier, mier_wr = _test_returns(summaries)
     bound = MEASURED_BOUNDS.get(config, {}).get("test_gap", TEST_GAP)
     assert oracle.final("test").mean() - mier.mean() <= bound, (config, oracle.final("test"), mier)
-    assert mier.mean() > mier_wr.mean(), (config, mier, mier_wr)  # relabeling helps on average
-    if config not in MEASURED_BOUNDS:
-        assert (mier > mier_wr).all(), (config, mier, mier_wr)  # and on every seed
+    assert (mier > mier_wr).all(), (config, mier, mier_wr)  # relabeling helps on every seed
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="point-goal: train gap 1.96 measured, target 1.5")
+@pytest.mark.xfail(strict=True, reason="point-goal: train gap 2.0 measured, target 1.5")
 def test_point_goal_meets_the_train_target(measured):
     config, oracle, mier, _ = measured
     if config != "point_goal.yaml":
         pytest.xfail("the target is asserted without an xfail for this family")
     assert _train_gap(oracle, mier) <= TRAIN_GAP
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="point-goal: relabeled test about 5 below the oracle")
-def test_point_goal_meets_the_test_target(measured):
-    config, oracle, _, summaries = measured
-    if config != "point_goal.yaml":
-        pytest.xfail("the target is asserted without an xfail for this family")
-    mier, mier_wr = _test_returns(summaries)
-    assert oracle.final("test").mean() - mier.mean() <= TEST_GAP and (mier > mier_wr).all()
