@@ -67,6 +67,21 @@ def graph_step_problem(device_type: str, precision: str, world_size: int) -> str
     return None
 
 
+def states_to_param_devices_(optimizer: torch.optim.Optimizer) -> None:
+    """Move every state tensor (``step`` included) onto its parameter's device, in place.
+
+    A checkpoint of the ordinary step keeps Adam's step counts on the host, and
+    ``load_state_dict`` places them by the *saved* groups' ``capturable`` flag, so resuming it
+    with ``cuda_graph`` would leave them there (ConfiguredOptimizerSettings sets the flags back
+    only afterwards). Capturable and fused Adam keep them as float32 on the device.
+    """
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.device != param.device:
+                dtype = torch.float32 if key == "step" else value.dtype
+                state[key] = value.to(param.device, dtype)
+
+
 def _tensors(batch: MetaBatch) -> list[Tensor]:
     parts = [batch.task_ids]
     for half in (batch.support, batch.query):

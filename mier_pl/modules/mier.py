@@ -21,7 +21,12 @@ from mier_pl.modules.common import (
     log_step_metrics,
     manual_step,
 )
-from mier_pl.modules.graph import GraphedStep, GraphStepUnsupported, graph_step_problem
+from mier_pl.modules.graph import (
+    GraphedStep,
+    GraphStepUnsupported,
+    graph_step_problem,
+    states_to_param_devices_,
+)
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
 from mier_pl.modules.sac import ContextSACModule, SACConfig, upgrade_optimizer_states
 
@@ -195,7 +200,9 @@ class MIERModule(MetaTrainingModule):
         step would change the graph); logging still reads them on logging steps only.
         """
         optimizers = self.optimizers()
-        if self._graph is None:
+        if self._graph is None:  # after a resume restored the optimisers (and their settings)
+            for optimizer in optimizers:
+                states_to_param_devices_(optimizer.optimizer)
             self._graph = GraphedStep(
                 lambda static: self.update(static, optimizers, diagnostics=True),
                 capture=not self.rehearse_graph,

@@ -29,17 +29,24 @@ SYNC_OPS = {
 # Non-capturable Adam keeps its step counts on the host (a CPU tensor even for CUDA
 # parameters), so its ``.item()`` on them is no device sync; only on a CPU it looks like one.
 HOST_SIDE = ("torch/optim/",)
+# A tensor made from Python data (``torch.tensor(x)``): on a GPU, a host→device copy from
+# pageable memory, which a CUDA graph capture cannot hold (counted with ``host_to_device``).
+FROM_PYTHON = {"aten.lift_fresh.default", "aten.lift_fresh_copy.default"}
 WRAPPERS = ("torch/_dynamo/", "torch/_compile.py")  # between an op's caller and the mode
 
 
 class SyncCounter(TorchDispatchMode):
     """Counts syncs per ``(epoch, batch_idx)`` while a training step is running."""
 
-    def __init__(self, host_side: tuple[str, ...] = HOST_SIDE) -> None:
+    def __init__(
+        self, host_side: tuple[str, ...] = HOST_SIDE, host_to_device: bool = False
+    ) -> None:
         """``host_side``: callers whose syncs are host-side reads, not device syncs (pass ``()``
-        where every optimiser keeps its step counts on the device)."""
+        where every optimiser keeps its step counts on the device). ``host_to_device``: also
+        count tensors made from Python data (:data:`FROM_PYTHON`)."""
         super().__init__()
         self.host_side = host_side
+        self.ops = SYNC_OPS | (FROM_PYTHON if host_to_device else set())
         self.step: tuple[int, int] | None = None
         self.syncs: dict[tuple[int, int], list[str]] = defaultdict(list)
 
@@ -55,7 +62,7 @@ class SyncCounter(TorchDispatchMode):
             and isinstance(out, torch.Tensor)
             and out.device.type == "cpu"
         )
-        if name in SYNC_OPS or to_host:
+        if name in self.ops or to_host:
             caller = next(
                 f
                 for f in reversed(traceback.extract_stack())

@@ -16,7 +16,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from mier_pl.data.batch import TransitionBatch
-from mier_pl.modules.graph import graph_step_problem
+from mier_pl.modules.graph import graph_step_problem, states_to_param_devices_
 from mier_pl.modules.mier import MIERModule
 from tests.conftest import CONF
 from tests.modules.sync_counter import SyncCounter, add_fit_callbacks, count_syncs_in_fit
@@ -100,9 +100,10 @@ class _Watch(Callback):
 
 def test_graph_step_makes_no_host_sync_outside_logging_steps(run_cli, rehearse, monkeypatch):
     """Counted with no allowance for host-side optimiser reads (``host_side=()``): the plain
-    model Adam's ``.item()`` on its CPU step count would be charged to every step. Lightning
-    logs after batch 4 and 9 and the guard checks there and on the epoch's last batch."""
-    counter = SyncCounter(host_side=())
+    model Adam's ``.item()`` on its CPU step count would be charged to every step; tensors
+    made from Python data (a host→device copy on a GPU) count too. Lightning logs after batch
+    4 and 9 and the guard checks there and on the epoch's last batch."""
+    counter = SyncCounter(host_side=(), host_to_device=True)
     count_syncs_in_fit(monkeypatch, counter)
     with counter:
         _fit(run_cli, "--trainer.log_every_n_steps", "5")
@@ -181,3 +182,29 @@ def test_graph_step_refusals_name_the_problem_and_the_fix(device, precision, wor
         assert problem is None
     else:
         assert expected in problem and "drop --model.init_args.cuda_graph" in problem
+
+
+def test_an_ordinary_run_resumes_with_the_graph_step(run_cli, rehearse, caplog):
+    """The checkpoint's Adam groups say non-capturable; the config's flags come back at resume
+    and every state tensor is on the parameters' device before the first graph step."""
+    _fit(run_cli, graph=False, steps=3)
+    cli = _fit(run_cli, "--ckpt_path", "last", "--trainer.max_epochs", "2", steps=3)
+    assert cli.trainer.global_step == 2 * 3 * 3
+    assert "capturable False → True" in caplog.text
+    for opt in cli.model.optimizers():
+        assert all(g["capturable"] for g in opt.optimizer.param_groups)
+
+
+def test_resumed_step_counts_move_to_the_parameters_device():
+    """What a CUDA resume needs (a host step count beside device parameters), on the meta
+    device: the CPU step of a non-capturable Adam moves to the parameter's device as float32."""
+    cpu = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.Adam([cpu])
+    cpu.grad = torch.ones(3)
+    opt.step()
+    meta = torch.nn.Parameter(torch.ones(3, device="meta"))
+    opt.state = {meta: {**opt.state[cpu]}}
+    states_to_param_devices_(opt)
+    state = opt.state[meta]
+    assert state["step"].device.type == "meta" and state["step"].dtype == torch.float32
+    assert state["exp_avg"].device.type == "meta"
