@@ -9,14 +9,15 @@ numbers as the ordinary step. The capture and replay themselves run in ``make gp
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import fields
 
 import pytest
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from mier_pl.data.batch import TransitionBatch
-from mier_pl.modules.graph import graph_step_problem, states_to_param_devices_
+from mier_pl.data.batch import MetaBatch, TransitionBatch
+from mier_pl.modules.graph import GraphedStep, graph_step_problem, states_to_param_devices_
 from mier_pl.modules.mier import MIERModule
 from tests.conftest import CONF
 from tests.modules.sync_counter import SyncCounter, add_fit_callbacks, count_syncs_in_fit
@@ -208,3 +209,77 @@ def test_resumed_step_counts_move_to_the_parameters_device():
     state = opt.state[meta]
     assert state["step"].device.type == "meta" and state["step"].dtype == torch.float32
     assert state["exp_avg"].device.type == "meta"
+
+
+class _FakeCuda:
+    """Just enough of ``torch.cuda`` for :class:`GraphedStep`'s CUDA path on a CPU: while a
+    capture is under way a step records its work instead of running it (as kernels are
+    recorded), and ``replay`` runs what was recorded, reading the static buffers as they are."""
+
+    class Stream:
+        def wait_stream(self, other) -> None:
+            pass
+
+    def __init__(self) -> None:
+        self.capturing = False
+        self.captures = 0
+
+    def current_stream(self) -> _FakeCuda.Stream:
+        return _FakeCuda.Stream()
+
+    @contextlib.contextmanager
+    def stream(self, stream):
+        yield
+
+    class CUDAGraph:
+        def __init__(self) -> None:
+            self.work: list = []
+
+        def replay(self) -> None:
+            for work in self.work:
+                work()
+
+    @contextlib.contextmanager
+    def graph(self, graph, stream=None):
+        self.capturing, self.graph_ = True, graph
+        self.captures += 1
+        yield
+        self.capturing = False
+
+
+def test_graphed_step_warms_up_captures_once_then_replays_each_step(monkeypatch):
+    fake = _FakeCuda()
+    for name in ("Stream", "current_stream", "stream", "CUDAGraph", "graph"):
+        monkeypatch.setattr(torch.cuda, name, getattr(fake, name))
+    total, python_runs = torch.zeros(()), []
+
+    def step(batch):
+        python_runs.append(1)
+
+        def work():
+            total.add_(batch.query.rew.sum())
+
+        if fake.capturing:
+            fake.graph_.work.append(work)
+        else:
+            work()
+        return {"total": total}
+
+    graphed = GraphedStep(step, capture=True, warmup=3)
+    flags, outputs, expected = [], [], 0.0
+    for i in range(7):
+        batch = MetaBatch(torch.zeros(1, dtype=torch.long), _one(0.0), _one(float(i + 1)))
+        expected += float(i + 1)
+        out, replayed = graphed(batch)
+        flags.append(replayed)
+        outputs.append(out)
+        assert float(out["total"]) == expected  # every step's batch counted exactly once
+    assert flags == [False] * 4 + [True] * 3  # 3 warm-up steps, the capture, replays
+    assert len(python_runs) == 4 and fake.captures == 1
+    assert all(o is outputs[3] for o in outputs[3:])
+
+
+def _one(rew: float) -> TransitionBatch:
+    """A ``[1 task, 1]`` batch with reward ``rew``."""
+    z = torch.zeros(1, 1, 2)
+    return TransitionBatch(z, z[..., :1], torch.full((1, 1), rew), z, z[..., 0], z[..., 0])
