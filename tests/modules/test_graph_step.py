@@ -187,13 +187,18 @@ def test_graph_step_refusals_name_the_problem_and_the_fix(device, precision, wor
 
 def test_an_ordinary_run_resumes_with_the_graph_step(run_cli, rehearse, caplog):
     """The checkpoint's Adam groups say non-capturable; the config's flags come back at resume
-    and every state tensor is on the parameters' device before the first graph step."""
+    and every state tensor is on the parameters' device before the first graph step. The
+    graph run's checkpoint then resumes with the ordinary step."""
     _fit(run_cli, graph=False, steps=3)
     cli = _fit(run_cli, "--ckpt_path", "last", "--trainer.max_epochs", "2", steps=3)
     assert cli.trainer.global_step == 2 * 3 * 3
     assert "capturable False → True" in caplog.text
     for opt in cli.model.optimizers():
         assert all(g["capturable"] for g in opt.optimizer.param_groups)
+    # ... and the graph run's checkpoint back to the ordinary step
+    cli = _fit(run_cli, "--ckpt_path", "last", "--trainer.max_epochs", "3", graph=False, steps=3)
+    assert cli.trainer.global_step == 3 * 3 * 3
+    assert not any(g["capturable"] for g in cli.model.optimizers()[0].optimizer.param_groups)
 
 
 def test_resumed_step_counts_move_to_the_parameters_device():
