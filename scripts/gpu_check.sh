@@ -56,7 +56,8 @@ fi
 graph_speed() {
     local speed=(--config "$ROOT/conf/point_rotated.yaml" --trainer.enable_progress_bar false
                  --trainer.accelerator gpu --trainer.devices 1 --trainer.max_epochs 2
-                 --data.steps_per_epoch 300 --model.init_args.eval.interval 0)
+                 --data.steps_per_epoch 300 --model.init_args.eval.interval 0
+                 --model.init_args.collect.initial_exploration_repeats 1)
     $PY -m mier_pl fit "${speed[@]}" --trainer.logger.init_args.name speed-eager
     $PY -m mier_pl fit "${speed[@]}" --trainer.logger.init_args.name speed-graph \
         --model.init_args.cuda_graph true

@@ -82,29 +82,30 @@ def states_to_param_devices_(optimizer: torch.optim.Optimizer) -> None:
                 state[key] = value.to(param.device, dtype)
 
 
-def _tensors(batch: MetaBatch) -> list[Tensor]:
-    parts = [batch.task_ids]
-    for half in (batch.support, batch.query):
-        parts += [getattr(half, f.name) for f in fields(TransitionBatch)]
-    return parts
+def batch_tensors(batch: MetaBatch) -> dict[str, Tensor]:
+    """A meta-batch's tensors by name (``task_ids``, ``support.obs``, ..., ``query.truncated``)."""
+    out = {"task_ids": batch.task_ids}
+    for half in ("support", "query"):
+        out.update(
+            {
+                f"{half}.{f.name}": getattr(getattr(batch, half), f.name)
+                for f in fields(TransitionBatch)
+            }
+        )
+    return out
 
 
 def copy_batch_(static: MetaBatch, batch: MetaBatch) -> None:
     """Fill ``static``'s tensors with ``batch``'s, in place; raise naming a shape that differs."""
-    for name, dst, src in zip(_names(), _tensors(static), _tensors(batch)):
+    sources = batch_tensors(batch)
+    for name, dst in batch_tensors(static).items():
+        src = sources[name]
         if dst.shape != src.shape:
             raise ValueError(
                 f"cuda_graph: meta-batch {name} has shape {tuple(src.shape)} but the captured "
                 f"step was built for {tuple(dst.shape)}; a captured step needs fixed batch shapes"
             )
-        dst.copy_(src, non_blocking=True)
-
-
-def _names() -> list[str]:
-    names = ["task_ids"]
-    for half in ("support", "query"):
-        names += [f"{half}.{f.name}" for f in fields(TransitionBatch)]
-    return names
+        dst.copy_(src)
 
 
 class GraphedStep:

@@ -10,14 +10,18 @@ numbers as the ordinary step. The capture and replay themselves run in ``make gp
 from __future__ import annotations
 
 import contextlib
-from dataclasses import fields
 
 import pytest
 import torch
 from pytorch_lightning.callbacks import Callback
 
 from mier_pl.data.batch import MetaBatch, TransitionBatch
-from mier_pl.modules.graph import GraphedStep, graph_step_problem, states_to_param_devices_
+from mier_pl.modules.graph import (
+    GraphedStep,
+    batch_tensors,
+    graph_step_problem,
+    states_to_param_devices_,
+)
 from mier_pl.modules.mier import MIERModule
 from tests.conftest import CONF
 from tests.modules.sync_counter import SyncCounter, add_fit_callbacks, count_syncs_in_fit
@@ -51,23 +55,11 @@ def rehearse(monkeypatch):
     monkeypatch.setattr(MIERModule, "rehearse_graph", True)
 
 
-def _batch_tensors(batch) -> dict[str, torch.Tensor]:
-    out = {"task_ids": batch.task_ids}
-    for half in ("support", "query"):
-        out.update(
-            {
-                f"{half}.{f.name}": getattr(getattr(batch, half), f.name)
-                for f in fields(TransitionBatch)
-            }
-        )
-    return out
-
-
 def _state_tensors(module) -> dict[str, torch.Tensor]:
     """Every tensor a captured step reads or writes: static batch and outputs, parameters and
     buffers, optimiser states, the FiniteGuard's bookkeeping."""
     graph = module._graph
-    out = {f"input/{k}": v for k, v in _batch_tensors(graph.inputs).items()}
+    out = {f"input/{k}": v for k, v in batch_tensors(graph.inputs).items()}
     out.update({f"output/{k}": v for k, v in graph.outputs.items()})
     out.update({f"param/{k}": v for k, v in module.named_parameters()})
     out.update({f"buffer/{k}": v for k, v in module.named_buffers()})
@@ -89,10 +81,10 @@ class _Watch(Callback):
         self.fed: list[bool] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.batch = {k: v.clone() for k, v in _batch_tensors(batch).items()}
+        self.batch = {k: v.clone() for k, v in batch_tensors(batch).items()}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        static = _batch_tensors(pl_module._graph.inputs)
+        static = batch_tensors(pl_module._graph.inputs)
         self.fed.append(all(torch.equal(static[k], v) for k, v in self.batch.items()))
         self.layouts.append(
             {k: (tuple(v.shape), v.data_ptr()) for k, v in _state_tensors(pl_module).items()}
@@ -145,12 +137,14 @@ def test_graph_step_keeps_every_tensor_in_place_and_optimiser_states_on_the_devi
     assert cli.trainer.global_step == 3 * STEPS  # Lightning counted every optimiser step
 
 
-def test_graph_step_matches_the_ordinary_step(run_cli, rehearse):
+@pytest.mark.parametrize("context_source", ["adapted", "oracle"])
+def test_graph_step_matches_the_ordinary_step(run_cli, rehearse, context_source):
     """Same seed, so the same replay, batches and actor noise. The graph step's fused Adam
     rounds differently from the model's single-tensor Adam: 1.5e-8 measured after 12 steps,
     asserted to 1e-6 (a wrong order or a stale batch moves parameters by ~1e-3)."""
-    eager = _fit(run_cli, graph=False).model
-    graphed = _fit(run_cli).model
+    source = ("--model.init_args.context_source", context_source)
+    eager = _fit(run_cli, *source, graph=False).model
+    graphed = _fit(run_cli, *source).model
     ours = dict(graphed.named_parameters())
     compared = 0
     for name, value in eager.named_parameters():
