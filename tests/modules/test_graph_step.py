@@ -16,6 +16,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from mier_pl.data.batch import MetaBatch, TransitionBatch
+from mier_pl.functional import sac as sac_losses
 from mier_pl.modules.graph import (
     GraphedStep,
     batch_tensors,
@@ -141,7 +142,7 @@ def test_graph_step_keeps_every_tensor_in_place_and_optimiser_states_on_the_devi
 def test_graph_step_matches_the_ordinary_step(run_cli, rehearse, context_source):
     """Same seed, so the same replay, batches and actor noise. The graph step's fused Adam
     rounds differently from the model's single-tensor Adam: 1.5e-8 measured after 12 steps,
-    asserted to 1e-6 (a wrong order or a stale batch moves parameters by ~1e-3)."""
+    asserted to 1e-6 (a step on the previous batch instead: 1.5e-2 measured)."""
     source = ("--model.init_args.context_source", context_source)
     eager = _fit(run_cli, *source, graph=False).model
     graphed = _fit(run_cli, *source).model
@@ -151,6 +152,25 @@ def test_graph_step_matches_the_ordinary_step(run_cli, rehearse, context_source)
         torch.testing.assert_close(ours[name], value, rtol=0, atol=1e-6, msg=name)
         compared += 1
     assert compared == len(ours) and any(n.startswith("sac.target_critic") for n in ours)
+
+
+def test_graph_step_guard_names_the_first_non_finite_step(run_cli, rehearse, monkeypatch):
+    """The losses are recorded inside the step and the step is named outside it: the check
+    at the logging step after batch 4 still names batch 2, whose critic loss went NaN first."""
+    critic_loss, calls = sac_losses.critic_loss, []
+
+    def diverging(*args, **kwargs):
+        loss, metrics = critic_loss(*args, **kwargs)
+        calls.append(1)
+        if len(calls) > 2:  # from batch 2 on
+            loss = loss * float("nan")
+            metrics["critic_loss"] = loss.detach()
+        return loss, metrics
+
+    monkeypatch.setattr(sac_losses, "critic_loss", diverging)
+    with pytest.raises(FloatingPointError, match=r"at epoch 0, batch 2: sac/critic_loss=nan"):
+        _fit(run_cli, "--trainer.log_every_n_steps", "5")
+    assert len(calls) == 5  # stopped at the check after batch 4
 
 
 def test_cli_refuses_cuda_graph_on_a_cpu_naming_the_fix(run_cli):
