@@ -55,9 +55,9 @@ class MIERModule(MetaTrainingModule):
         task_encoding_dim: size of the family's task encoding (linked from the data module).
         cuda_graph: capture the training step (model meta-update and SAC update) once as a
             CUDA graph and replay it every step, instead of launching its ~800 kernels one by
-            one (docs/scaling.md, "A training step as one CUDA graph"). The same maths, with
-            fused capturable Adams; one CUDA device, ``32-true`` precision only: refused at
-            setup otherwise, naming the fix. Off by default.
+            one (docs/scaling.md, "One GPU"). The same maths, with fused capturable Adams; one
+            CUDA device, ``32-true`` precision only: refused at setup otherwise, naming the
+            fix. Off by default.
     """
 
     # Tests only (never the CLI): run the capture-safe step eagerly on any device, on its

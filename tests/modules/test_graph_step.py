@@ -1,4 +1,4 @@
-"""The capture-safe training step of ``--model.init_args.cuda_graph true`` (mier_pl/modules/graph.py).
+"""The capture-safe training step of ``--model.init_args.cuda_graph true`` (modules/graph.py).
 
 No GPU here, so the step is rehearsed: ``MIERModule.rehearse_graph`` (tests only, not a CLI
 option) runs the very step a CUDA graph would capture, eagerly on the CPU, on its static
