@@ -4,7 +4,8 @@
 
 Each run directory is a ``fit`` of the same config and seed, the second with
 ``--model.init_args.cuda_graph true``. Prints ``perf/updates_per_s`` of each run's last epoch
-(the first epoch holds the warm-up and the capture), their ratio, and the largest parameter
+(the first epoch holds the warm-up and the capture; the rate counts the device's work too:
+the FiniteGuard check on an epoch's last step waits for it), their ratio, and the largest parameter
 difference between the two final checkpoints (informative only: the runs collect with their
 own parameters, so they drift apart; the CPU test asserts equality step for step). Fails if
 either run logged no rate or a graph parameter is not finite.
