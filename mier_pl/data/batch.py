@@ -117,11 +117,20 @@ class TransitionBatch:
 @dataclass
 class MetaBatch:
     """One meta-training step's data (spec §3): ``support`` for the inner loop, ``query`` for
-    the outer loss, both ``[tasks, A]``; ``task_ids`` ``[tasks]`` are train-task indices."""
+    the outer loss, both ``[tasks, A]``; ``task_ids`` ``[tasks]`` are train-task indices.
+    ``context_support`` ``[tasks, N]``, when present (``data.sac_context_steps`` N), is what
+    SAC's training contexts are adapted on instead of ``support``."""
 
     task_ids: Tensor
     support: TransitionBatch
     query: TransitionBatch
+    context_support: TransitionBatch | None = None
 
     def to(self, device: torch.device | str) -> MetaBatch:
-        return MetaBatch(self.task_ids.to(device), self.support.to(device), self.query.to(device))
+        extra = self.context_support
+        return MetaBatch(
+            self.task_ids.to(device),
+            self.support.to(device),
+            self.query.to(device),
+            extra.to(device) if extra is not None else None,
+        )

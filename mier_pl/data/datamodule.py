@@ -24,7 +24,7 @@ from mier_pl.data.checkpoint_io import (
 from mier_pl.data.rng import device_rng_state, restore_device_rng_state
 from mier_pl.data.rollout import Collector
 from mier_pl.envs import FamilyName, make_env
-from mier_pl.ranges import PositiveInt, plain
+from mier_pl.ranges import NonNegativeInt, PositiveInt, plain
 
 
 class MetaBatchLoader:
@@ -45,10 +45,15 @@ class MetaBatchLoader:
         batch_size: int,
         steps: int,
         support_window: int = 0,
+        context_steps: int = 0,
+        horizon: int = 1,
+        sample: bool = True,
     ):
         self.buffer, self.meta_batch_size = buffer, meta_batch_size
         self.batch_size, self.steps = batch_size, steps
         self.support_window = support_window
+        self.context_steps, self.horizon = context_steps, horizon
+        self.sample = sample  # False: yield the epoch's task ids only (PEARL draws its own)
 
     def _support(self, task_ids: torch.Tensor):
         if self.support_window:
@@ -58,15 +63,24 @@ class MetaBatchLoader:
     def __len__(self) -> int:
         return self.steps
 
-    def __iter__(self) -> Iterator[MetaBatch]:
+    def __iter__(self) -> Iterator[MetaBatch | torch.Tensor]:
         task_ids = draw_tasks(self.buffer.num_tasks, self.meta_batch_size)
         self.buffer.check_nonempty(task_ids.tolist(), pre_adapt=True)
         task_ids_dev = task_ids.to(self.buffer.device)
+        if not self.sample:
+            for _ in range(self.steps):
+                yield task_ids_dev
+            return
         for _ in range(self.steps):
             yield MetaBatch(
                 task_ids=task_ids_dev,
                 support=self._support(task_ids_dev),
                 query=self.buffer.sample(task_ids_dev, self.batch_size),
+                context_support=self.buffer.sample_windows(
+                    task_ids_dev, self.context_steps, self.horizon
+                )
+                if self.context_steps
+                else None,
             )
 
 
@@ -96,6 +110,12 @@ class ReplayDataModule(pl.LightningDataModule):
             data φ is adapted on when the policy acts (docs/learning.md has the ablation).
         horizon: episode length; ``None`` is the family's (30 point, 200 MuJoCo, 500
             Meta-World). Collection, evaluation and ``adapt`` all cut episodes there.
+        sac_context_steps: what SAC's training contexts are adapted on. 0 (release): the
+            φ_T of the model's own support batch. N > 0 (ours, an option): a separate window
+            of N consecutive pre-adapt transitions per task from an episode start, adapted
+            first order with the current model: the same kind and amount of data as the
+            acting context's with ``eval.adapt_steps`` N, so SAC trains on contexts as noisy
+            as those it acts with (docs/learning.md has the ablation).
     """
 
     def __init__(
@@ -109,9 +129,11 @@ class ReplayDataModule(pl.LightningDataModule):
         split_meta_batch: bool = False,
         support: Literal["iid", "episodes"] = "iid",
         horizon: PositiveInt | None = None,
+        sac_context_steps: NonNegativeInt = 0,
     ) -> None:
         super().__init__()
         self.support = support
+        self.sac_context_steps = plain(sac_context_steps)
         # plain(): builtin ints, not jsonargparse's PositiveInt, reach the replay's state_dict.
         self.family, self.family_seed, self.capacity = family, family_seed, plain(capacity)
         self.meta_batch_size, self.batch_size = plain(meta_batch_size), plain(batch_size)
@@ -129,6 +151,9 @@ class ReplayDataModule(pl.LightningDataModule):
         self.termination_fn = probe.termination_fn
         self.buffer: MultiTaskReplay | None = None
         self.collector: Collector | None = None
+        # False when the module draws its own data each step (PEARL): the loader then samples
+        # nothing and yields the epoch's task ids.
+        self.meta_batches = True
         self._pending_state: dict[str, Any] | None = None
 
     def setup(self, stage: str | None = None) -> None:
@@ -170,7 +195,16 @@ class ReplayDataModule(pl.LightningDataModule):
                 )
             tasks //= self.world_size
         window = self.horizon if self.support == "episodes" else 0
-        return MetaBatchLoader(self.buffer, tasks, self.batch_size, self.steps_per_epoch, window)
+        return MetaBatchLoader(
+            self.buffer,
+            tasks,
+            self.batch_size,
+            self.steps_per_epoch,
+            window,
+            self.sac_context_steps,
+            self.horizon,
+            sample=self.meta_batches,
+        )
 
     # ----------------------------------------------------------- checkpoint
     def state_dict(self) -> dict[str, Any]:

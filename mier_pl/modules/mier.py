@@ -121,8 +121,12 @@ class MIERModule(MetaTrainingModule):
         return lambda batch: collector.encode_tasks(tasks)
 
     def training_context(self, batch: MetaBatch, adapted: Tensor) -> Tensor:
-        """SAC's context per task of the meta-batch ``[tasks, dim]``: φ_T, or the oracle's."""
+        """SAC's context per task of the meta-batch ``[tasks, dim]``: φ_T (of the support
+        batch, or of ``batch.context_support`` when the data module draws one), or the
+        oracle's."""
         if not self.oracle:
+            if batch.context_support is not None:
+                return self.meta.adapt(batch.context_support)
             return adapted
         if getattr(self, "_train_encodings", None) is None:  # once: no host sync per step
             self._train_encodings = self.data.collector.encode_tasks(

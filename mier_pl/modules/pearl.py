@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from mier_pl.data.algorithm import Adapt, Policy
-from mier_pl.data.batch import MetaBatch, TransitionBatch
+from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.rollout import Collector
 from mier_pl.functional import pearl as P
@@ -218,6 +218,7 @@ class PEARLModule(MetaTrainingModule):
     # ---------------------------------------------------------- collection
     def setup(self, stage: str) -> None:
         dm = self.data
+        dm.meta_batches = False  # training_step draws its own batches (oyster's sampling)
         if self.context_replay is None:
             self.context_replay = MultiTaskReplay(
                 dm.num_train_tasks, dm.obs_dim, dm.act_dim, dm.capacity, dm.buffer.device
@@ -292,10 +293,11 @@ class PEARLModule(MetaTrainingModule):
         )
         return metrics
 
-    def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
+    def training_step(self, batch: Tensor, batch_idx: int) -> None:
         """One update on ``meta_batch`` tasks drawn afresh (with replacement, as oyster's
         ``np.random.choice``): ``context_batch`` transitions each from the encoder replay and
-        ``sac_batch`` from the RL replay. The loader's meta-batch is not used."""
+        ``sac_batch`` from the RL replay. ``batch`` is the loader's epoch task ids, unused:
+        ``setup`` tells the data module to sample no meta-batch."""
         del batch
         cfg, replay = self.pearl_cfg, self.data.buffer
         task_ids = torch.randint(self.data.num_train_tasks, (cfg.meta_batch,), device=replay.device)

@@ -236,6 +236,27 @@ def test_episodes_support_uses_windows_of_the_horizon():
     assert batch.support.truncated[:, -1].eq(1).all()
 
 
+def test_sac_context_steps_draws_a_window_of_whole_episodes_beside_the_support():
+    dm = ReplayDataModule(
+        family="point-goal", batch_size=16, steps_per_epoch=1, sac_context_steps=90
+    )
+    dm.build("cpu")
+    from mier_pl.data.algorithm import explore, random_policy
+
+    explore(dm.collector, dm.buffer, random_policy(2), torch.zeros(1, 5), 2, 60, 40)
+    batch = next(iter(dm.train_dataloader()))
+    extra = batch.context_support
+    assert batch.support.batch_shape == (10, 16) and extra.batch_shape == (10, 90)
+    # Three whole episodes of 30 from a reset: each starts at the origin, each transition
+    # continues the previous one inside an episode, and every 30th is a time-limit cut.
+    assert torch.equal(extra.obs[:, ::30], torch.zeros(10, 3, 2))
+    inside = [k for k in range(89) if (k + 1) % 30]
+    assert torch.equal(extra.obs[:, [k + 1 for k in inside]], extra.next_obs[:, inside])
+    assert extra.truncated[:, 29::30].eq(1).all() and extra.truncated.sum() == 30
+    dm.sac_context_steps = 0  # the default (release): SAC uses the support's φ_T
+    assert next(iter(dm.train_dataloader())).context_support is None
+
+
 def test_checkpoint_holds_only_the_own_cuda_generator(monkeypatch):
     """A rank on cuda:1 saves cuda:1's state and sets it back on cuda:1 (a CPU stand-in:
     torch.cuda's generator functions record their calls; the buffer is told it is on cuda:1)."""

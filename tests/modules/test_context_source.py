@@ -77,3 +77,18 @@ def test_eval_adapt_steps_sets_the_evaluation_data(run_cli, monkeypatch):
     seen.clear()
     _fit(run_cli, config="cheetah_vel.yaml")  # a config that leaves eval.adapt_steps unset
     assert seen == [16, 16]  # default: the data module's batch size (debug overlay)
+
+
+def test_sac_context_steps_adapts_sacs_contexts_on_their_own_window(run_cli):
+    """With ``data.sac_context_steps`` N, SAC's training contexts are the model's first-order
+    φ_T of the N-step window (what acting with A = N gives), not the support's."""
+    cli = _fit(run_cli, "--data.sac_context_steps", "60")
+    model, dm = cli.model, cli.datamodule
+    batch: MetaBatch = next(iter(dm.train_dataloader()))
+    assert batch.context_support.batch_shape == (batch.task_ids.numel(), 60)
+    support_phi = torch.full((batch.task_ids.numel(), 5), 9.0)
+    context = model.training_context(batch, support_phi)
+    assert torch.equal(context, model.meta.adapt(batch.context_support))
+    assert not torch.equal(context, model.meta.adapt(batch.support))
+    batch.context_support = None  # the release: the support's φ_T, untouched
+    assert torch.equal(model.training_context(batch, support_phi), support_phi)

@@ -153,8 +153,22 @@ def _fit(run_cli, *extra: str, epochs: int = 1):
     )
 
 
-def test_debug_fit_logs_pearl_returns_and_matches_mier_env_steps(run_cli):
+def test_debug_fit_logs_pearl_returns_and_matches_mier_env_steps(run_cli, monkeypatch):
+    from mier_pl.data.buffer import MultiTaskReplay
+
+    draws = {"pre_adapt": 0, "all": 0}  # PEARL draws no support batches: only the loader did
+    original = MultiTaskReplay.sample
+
+    def counting(self, task_ids, n, pre_adapt=False, generator=None):
+        draws["pre_adapt" if pre_adapt else "all"] += 1
+        return original(self, task_ids, n, pre_adapt, generator)
+
+    monkeypatch.setattr(MultiTaskReplay, "sample", counting)
     cli = _fit(run_cli)
+    # The loader sampled no meta-batch (PEARL ignores it): only PEARL's own two draws a step.
+    assert not cli.datamodule.meta_batches and draws["pre_adapt"] == 0
+    steps = cli.trainer.global_step // 2  # two optimizer steps per training step
+    assert steps > 0 and draws["all"] == 2 * steps  # one context and one SAC batch a step
     dm, model = cli.datamodule, cli.model
     assert isinstance(model, PEARLModule)
     # the same collection as MIER's debug run: 1 × 20 steps per task, then 2 tasks × (20 + 20)
