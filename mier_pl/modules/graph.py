@@ -85,20 +85,34 @@ def states_to_param_devices_(optimizer: torch.optim.Optimizer) -> None:
 def batch_tensors(batch: MetaBatch) -> dict[str, Tensor]:
     """A meta-batch's tensors by name (``task_ids``, ``support.obs``, ..., ``query.truncated``)."""
     out = {"task_ids": batch.task_ids}
-    for half in ("support", "query"):
-        out.update(
-            {
-                f"{half}.{f.name}": getattr(getattr(batch, half), f.name)
-                for f in fields(TransitionBatch)
-            }
-        )
+    for half in ("support", "query", "context_support"):  # the last only when drawn
+        part = getattr(batch, half)
+        if part is not None:
+            out.update({f"{half}.{f.name}": getattr(part, f.name) for f in fields(TransitionBatch)})
     return out
+
+
+def clone_batch(batch: MetaBatch) -> MetaBatch:
+    """A copy of ``batch`` on fresh memory: the static inputs of a captured step."""
+    extra = batch.context_support
+    return MetaBatch(
+        batch.task_ids.clone(),
+        batch.support.apply(torch.clone),
+        batch.query.apply(torch.clone),
+        extra.apply(torch.clone) if extra is not None else None,
+    )
 
 
 def copy_batch_(static: MetaBatch, batch: MetaBatch) -> None:
     """Fill ``static``'s tensors with ``batch``'s, in place; raise naming a shape that differs."""
-    sources = batch_tensors(batch)
-    for name, dst in batch_tensors(static).items():
+    sources, targets = batch_tensors(batch), batch_tensors(static)
+    if sources.keys() != targets.keys():
+        raise ValueError(
+            "cuda_graph: this meta-batch has the parts "
+            f"{sorted({k.split('.')[0] for k in sources})} but the captured step was built for "
+            f"{sorted({k.split('.')[0] for k in targets})}"
+        )
+    for name, dst in targets.items():
         src = sources[name]
         if dst.shape != src.shape:
             raise ValueError(
@@ -141,11 +155,7 @@ class GraphedStep:
         hooks, Lightning's counters) did not run.
         """
         if self.inputs is None:
-            self.inputs = MetaBatch(
-                batch.task_ids.clone(),
-                batch.support.apply(torch.clone),
-                batch.query.apply(torch.clone),
-            )
+            self.inputs = clone_batch(batch)
         else:
             copy_batch_(self.inputs, batch)
         self.calls += 1

@@ -138,12 +138,19 @@ def test_graph_step_keeps_every_tensor_in_place_and_optimiser_states_on_the_devi
     assert cli.trainer.global_step == 3 * STEPS  # Lightning counted every optimiser step
 
 
-@pytest.mark.parametrize("context_source", ["adapted", "oracle"])
-def test_graph_step_matches_the_ordinary_step(run_cli, rehearse, context_source):
+@pytest.mark.parametrize(
+    "source",
+    [
+        ("--model.init_args.context_source", "adapted"),
+        ("--model.init_args.context_source", "oracle"),
+        ("--data.sac_context_steps", "40"),  # SAC's contexts from their own static window
+    ],
+    ids=["adapted", "oracle", "sac_context_steps"],
+)
+def test_graph_step_matches_the_ordinary_step(run_cli, rehearse, source):
     """Same seed, so the same replay, batches and actor noise. The graph step's fused Adam
     rounds differently from the model's single-tensor Adam: 1.5e-8 measured after 12 steps,
     asserted to 1e-6 (a step on the previous batch instead: 1.5e-2 measured)."""
-    source = ("--model.init_args.context_source", context_source)
     eager = _fit(run_cli, *source, graph=False).model
     graphed = _fit(run_cli, *source).model
     ours = dict(graphed.named_parameters())
