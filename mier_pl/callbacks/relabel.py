@@ -25,6 +25,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.relabel import AdaptConfig, RelabelReplay
 from mier_pl.data.rng import device_rng_state, restore_device_rng_state
 
@@ -85,6 +86,10 @@ class RelabelCallback(Callback):
         if self.identified:  # resumed: φ_T̂ and the weights came back with the module's state
             return
         real = pl_module.collect_real()
+        if self.settings.posterior_steps:  # φ_T̂ of the A steps acts; then identify on all
+            pl_module.identify_context(real)
+            more = pl_module.collect_posterior()
+            real = TransitionBatch.cat([real.to(more.obs.device), more])
         report = pl_module.identify(real)
         self.replay.set_real(real)
         self.replay.use_synthetic = self.gate_open(report.val_loss)

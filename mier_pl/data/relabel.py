@@ -34,6 +34,11 @@ class AdaptConfig:
 
     Attributes:
         adapt_steps: A, real transitions collected in the test task with φ₀ (200 or 400).
+        posterior_steps: after identification on the A steps, this many more test-task
+            steps with π(·|s, φ_T̂) (sampled), then identification again from φ₀ on all of
+            them (0, the release). The data then reaches where the identified policy goes,
+            not only where φ₀'s (or uniform) actions do: where the relabeled transitions'
+            rewards must be predicted (ours, an option; docs/learning.md).
         context_steps: N, context-only gradient steps on the adapt split (10; 2 or 20 for
             some families, spec §6 table).
         model_steps: M, full-model Adam steps with φ_T̂ frozen (0, or 100 for walker and
@@ -70,6 +75,7 @@ class AdaptConfig:
     """
 
     adapt_steps: PositiveInt = 200
+    posterior_steps: NonNegativeInt = 0
     context_steps: NonNegativeInt = 10
     model_steps: NonNegativeInt = 0
     relabel: Literal["auto", "rollout", "reward"] = "auto"

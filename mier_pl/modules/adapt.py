@@ -89,6 +89,31 @@ class AdaptModule(pl.LightningModule):
             [self.task], self.settings.adapt_steps, act, count=False
         ).batch[0]
 
+    def identify_context(self, real: TransitionBatch) -> None:
+        """φ_T̂ from the N context steps alone (the weights untouched): what
+        :meth:`collect_posterior` acts with."""
+        s = self.settings
+        report = identify(
+            self.model,
+            self.mier.meta.prior,
+            real,
+            s.context_steps,
+            0,
+            context_lrs(s.context_steps, s.context_lr, s.late_context_lr, s.fast_context_steps),
+            val_fraction=s.val_fraction,
+            max_grad_norm=self.mier.meta.cfg.inner_grad_clip,
+        )
+        self.context.copy_(report.context)
+
+    def collect_posterior(self) -> TransitionBatch:
+        """``posterior_steps`` more transitions in the test task with the identified policy,
+        sampled (π(·|s, φ_T̂); PEARL's z) ``[n]``."""
+        act = lambda obs: self.relabeling_policy(  # noqa: E731
+            obs, self.context.expand(obs.shape[0], -1)
+        )
+        steps = self.settings.posterior_steps
+        return self.collector.rollout([self.task], steps, act, count=False).batch[0]
+
     def identify(self, real: TransitionBatch) -> AdaptationReport:
         """Steps 2-3: φ_T̂ from N context steps, then M model steps (with divergence fallback)."""
         s = self.settings
@@ -291,6 +316,10 @@ class PEARLRelabelModule(AdaptModule):
         params = pearl.posterior_params(real)
         self.context.copy_(P.sample_latent(*params.chunk(2, dim=-1)))
         return real[0]
+
+    def identify_context(self, real: TransitionBatch) -> None:
+        """Nothing: z, what :meth:`collect_posterior` acts with, was set by :meth:`collect_real`."""
+        del real
 
     def identify(self, real: TransitionBatch) -> AdaptationReport:
         """M Adam steps of the fresh non-context model on ``real`` (no context steps)."""

@@ -306,3 +306,40 @@ def test_a_full_disk_during_a_tasks_checkpoint_stops_in_one_line(
     assert msg.startswith(f"error: no space left to write last.ckpt in {task_dir}: ")
     assert "no previous last.ckpt exists there yet" in msg and "\n" not in msg
     assert not list(task_dir.iterdir())  # the temporary file is gone
+
+
+def test_posterior_steps_add_the_identified_policys_steps_before_identification(
+    run_cli, checkpoint, monkeypatch
+):
+    """``adapt.posterior_steps`` P: the A steps identify φ_T̂ (context only), π(·|s, φ_T̂)
+    collects P more, and the full identification and the real data are all A + P of them."""
+    from mier_pl.data.relabel import RelabelReplay
+    from mier_pl.modules.adapt import AdaptModule
+
+    seen: dict[str, list] = {"identified": [], "posterior": [], "acting": [], "real": []}
+    collect, identify = AdaptModule.collect_posterior, AdaptModule.identify
+    set_real = RelabelReplay.set_real
+
+    def spy_collect(self):
+        seen["acting"].append(self.context.clone())
+        seen["posterior"].append(collect(self))
+        return seen["posterior"][-1]
+
+    def spy_identify(self, real):
+        seen["identified"].append(real)
+        return identify(self, real)
+
+    def spy_set_real(self, batch):
+        seen["real"].append(batch)
+        set_real(self, batch)
+
+    monkeypatch.setattr(AdaptModule, "collect_posterior", spy_collect)
+    monkeypatch.setattr(AdaptModule, "identify", spy_identify)
+    monkeypatch.setattr(RelabelReplay, "set_real", spy_set_real)
+    _adapt(run_cli, checkpoint, "--tasks", "1", "--adapt.posterior_steps", "30")
+    (identified,), (more,), (context,), (real,) = (seen[k] for k in seen)
+    assert more.rew.shape == (30,) and real.rew.shape == identified.rew.shape == (30 + 30,)
+    assert torch.equal(real.obs[30:], more.obs) and torch.equal(real.rew[30:], more.rew)
+    assert torch.equal(real.obs, identified.obs)
+    # the policy acted with the A steps' φ_T̂, not φ₀ (zeros), from a reset state
+    assert context.abs().sum() > 0 and torch.equal(more.obs[0], real.obs[0])
