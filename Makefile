@@ -59,8 +59,9 @@ bench-curves: $(STAMP)
 bench-epochs: $(STAMP)
 	$(BIN)/python -m mier_pl.bench.epochs --torch_threads 1
 
-# The first session with a GPU: fit, resume, adapt, 16-mixed, DDP on every visible GPU, the
-# host-sync test and the benchmark on CUDA, in under 10 minutes (scripts/gpu_check.sh).
+# The first session with a GPU: fit, resume, adapt, 16-mixed, the CUDA-graph step against the
+# eager one, DDP on every visible GPU, the host-sync test and the benchmark on CUDA, in under
+# 10 minutes (scripts/gpu_check.sh).
 gpu-check: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	PY=$(abspath $(BIN)/python) scripts/gpu_check.sh

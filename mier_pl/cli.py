@@ -42,6 +42,7 @@ from mier_pl.data.relabel import AdaptConfig
 from mier_pl.envs import family_class
 from mier_pl.loggers import TensorBoardCSVLogger
 from mier_pl.modules.base import check_checkpoint_family
+from mier_pl.modules.graph import GraphStepUnsupported
 from mier_pl.modules.mier import MIERModule
 from mier_pl.modules.pearl import PEARLModule
 from mier_pl.parser import MIERArgumentParser
@@ -362,6 +363,8 @@ def main(args: list[str] | None = None) -> MIERCLI:
     try:
         return _run(args)
     except CheckpointError as err:  # a full disk while saving: one line, what is intact
+        raise SystemExit(f"error: {err}") from None
+    except GraphStepUnsupported as err:  # cuda_graph where it cannot work: what to pass
         raise SystemExit(f"error: {err}") from None
 
 

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # `make gpu-check`: the first session with a GPU runs this once (issue 19). Under ten minutes:
-# fit on one GPU (32-bit and 16-mixed), resume, adapt, DDP on every visible GPU with the
-# default strategy, the host-sync test on the GPU, and `python -m mier_pl.bench --device cuda`
-# (table printed, results in benchmarks/results_cuda.json). Stops at the first failure.
+# fit on one GPU (32-bit and 16-mixed), resume, adapt, the training step as one CUDA graph
+# against the eager step (`--model.init_args.cuda_graph true`, steps/s of both printed), DDP on
+# every visible GPU with the default strategy, the host-sync test on the GPU, and
+# `python -m mier_pl.bench --device cuda` (table printed, results in
+# benchmarks/results_cuda.json). Stops at the first failure.
 #
 # GPU_CHECK_ACCELERATOR=cpu rehearses every command on the CPU (two gloo ranks for DDP,
-# no 16-mixed, no benchmark), so the command lines themselves are checked without a GPU.
+# no 16-mixed, no benchmark; the CUDA-graph step must be refused there, naming the fix), so
+# the command lines themselves are checked without a GPU.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PY:-python}
@@ -47,6 +50,33 @@ step "adapt on one device" \
 if [ "$ACCEL" != cpu ]; then
     step "fit, one GPU, 16-mixed" \
         $PY -m mier_pl fit "${RUN[@]}" --trainer.devices 1 --trainer.precision 16-mixed
+fi
+# The CUDA-graph step: point-rotated at its full size, 2 epochs of 300 steps, eager then
+# captured (same seed); the last epoch's steps/s of each (the first holds the capture).
+graph_speed() {
+    local speed=(--config "$ROOT/conf/point_rotated.yaml" --trainer.enable_progress_bar false
+                 --trainer.accelerator gpu --trainer.devices 1 --trainer.max_epochs 2
+                 --data.steps_per_epoch 300 --model.init_args.eval.interval 0
+                 --model.init_args.collect.initial_exploration_repeats 1)
+    $PY -m mier_pl fit "${speed[@]}" --trainer.logger.init_args.name speed-eager
+    $PY -m mier_pl fit "${speed[@]}" --trainer.logger.init_args.name speed-graph \
+        --model.init_args.cuda_graph true
+    $PY "$ROOT/scripts/graph_speed.py" lightning_logs/speed-eager/version_0 \
+        lightning_logs/speed-graph/version_0
+}
+# On a CPU there is nothing to capture on: the option must stop at setup with its message.
+graph_refused() {
+    local out
+    if out=$($PY -m mier_pl fit "${RUN[@]}" --trainer.devices 1 --model.init_args.cuda_graph true 2>&1); then
+        echo "gpu-check: --model.init_args.cuda_graph true was not refused on the CPU" >&2
+        return 1
+    fi
+    grep -F "cuda_graph true needs a CUDA device" <<<"$out"
+}
+if [ "$ACCEL" != cpu ]; then
+    step "training step as one CUDA graph against the eager step" graph_speed
+else
+    step "CUDA-graph step refused on the CPU (rehearsal)" graph_refused
 fi
 if [ "$NGPU" -gt 1 ]; then
     step "DDP on $NGPU devices (default strategy, no overlay)" \

@@ -163,7 +163,11 @@ def checkpoint_note(trainer: Any) -> str:
 
 
 class _Site:
-    """One ``record`` call site (a fixed set of loss names): its pending steps and first bad one."""
+    """One ``record`` call site (a fixed set of loss names): its pending steps and first bad one.
+
+    Its tensors are allocated once and only ever updated in place, so a step replayed as a CUDA
+    graph (mier_pl/modules/graph.py) keeps writing to the memory the next check reads.
+    """
 
     def __init__(self, losses: dict[str, Tensor], hint: str) -> None:
         self.hint = hint
@@ -181,12 +185,16 @@ class FiniteGuard:
     """NaN/Inf checks of the training losses without a host sync in every step.
 
     ``record`` runs on the losses' device: it remembers the first step whose losses are not
-    all finite, and their values, with tensor ops only, so a GPU step never waits for the
-    host. ``check`` syncs once and raises through :func:`check_finite`, naming the loss, its
-    value, the step and the fix. The modules check on Lightning's logging steps
-    (:func:`is_logging_step`: it syncs to log anyway) and on an epoch's last step, so a
-    divergence stops the run at most ``log_every_n_steps`` steps late and always before the
-    epoch's checkpoint, which therefore never holds diverged weights.
+    all finite, and their values, with in-place tensor ops only, so a GPU step never waits for
+    the host and a CUDA graph can capture it. ``check`` syncs once and raises through
+    :func:`check_finite`, naming the loss, its value, the step and the fix. The modules check
+    on Lightning's logging steps (:func:`is_logging_step`: it syncs to log anyway) and on an
+    epoch's last step, so a divergence stops the run at most ``log_every_n_steps`` steps late
+    and always before the epoch's checkpoint, which therefore never holds diverged weights.
+
+    ``record`` is :meth:`record_values` (the device side) plus :meth:`label` (the step's
+    host-side name); a captured step records its values inside the graph and labels the step
+    outside it, once per replay.
     """
 
     def __init__(self) -> None:
@@ -194,17 +202,28 @@ class FiniteGuard:
 
     def record(self, losses: dict[str, Tensor], where: str, hint: str) -> None:
         """Note this step's ``losses`` (scalars) under the label ``where``; no host sync."""
+        self.record_values(losses, hint)
+        self._sites[tuple(losses)].where.append(where)
+
+    def record_values(self, losses: dict[str, Tensor], hint: str) -> None:
+        """The device side of :meth:`record`: in-place tensor ops only (CUDA-graph safe).
+
+        Each call must be matched by one :meth:`label` (or use :meth:`record`), so the first
+        bad step's index names the right step."""
         site = self._sites.get(tuple(losses))
         if site is None:
             site = self._sites[tuple(losses)] = _Site(losses, hint)
         finite = torch.stack([torch.isfinite(v.detach()).all() for v in losses.values()]).all()
         first = (site.first_bad < 0) & ~finite
-        site.first_bad = torch.where(first, site.count, site.first_bad)
+        site.first_bad.copy_(torch.where(first, site.count, site.first_bad))
         site.count += 1
-        site.values = [
-            torch.where(first, v.detach(), old) for v, old in zip(losses.values(), site.values)
-        ]
-        site.where.append(where)
+        for v, old in zip(losses.values(), site.values):
+            old.copy_(torch.where(first, v.detach(), old))
+
+    def label(self, where: str) -> None:
+        """Name the step every site's last :meth:`record_values` belonged to (host side)."""
+        for site in self._sites.values():
+            site.where.append(where)
 
     def check(self, trainer: Any = None) -> None:
         """Raise for the first non-finite step recorded since the last check (one sync),

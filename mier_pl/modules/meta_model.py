@@ -168,7 +168,12 @@ class MetaModelModule(MetaTrainingModule):
         return loss, metrics, adapted
 
     # -------------------------------------------------------------- wiring
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self, capturable: bool = False) -> torch.optim.Optimizer:
+        """Adam over the model (and a learned φ₀). ``capturable``: fused and capturable, so
+        its step counts live on the device and a CUDA graph can capture its step
+        (mier_pl/modules/graph.py); the same maths."""
+        if capturable:
+            return torch.optim.Adam(self.parameters(), lr=self.cfg.lr, fused=True, capturable=True)
         return torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
 
     def optimize(self, owner: pl.LightningModule, optimizer, loss: Tensor) -> None:

@@ -21,8 +21,17 @@ from mier_pl.modules.common import (
     log_step_metrics,
     manual_step,
 )
+from mier_pl.modules.graph import (
+    GraphedStep,
+    GraphStepUnsupported,
+    graph_step_problem,
+    states_to_param_devices_,
+)
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
 from mier_pl.modules.sac import ContextSACModule, SACConfig, upgrade_optimizer_states
+
+MODEL_HINT = "Lower --model.dynamics.lr or --model.dynamics.inner_lr."
+SAC_HINT = "Lower --model.sac.lr or check the rewards' scale (--model.sac.reward_scale)."
 
 
 class MIERModule(MetaTrainingModule):
@@ -44,7 +53,16 @@ class MIERModule(MetaTrainingModule):
             meta-trained, so both sides spend the same compute and env steps; its test
             returns are logged as ``eval/test_return_oracle``.
         task_encoding_dim: size of the family's task encoding (linked from the data module).
+        cuda_graph: capture the training step (model meta-update and SAC update) once as a
+            CUDA graph and replay it every step, instead of launching its ~800 kernels one by
+            one (docs/scaling.md, "One GPU"). The same maths, with fused capturable Adams; one
+            CUDA device, ``32-true`` precision only: refused at setup otherwise, naming the
+            fix. Off by default.
     """
+
+    # Tests only (never the CLI): run the capture-safe step eagerly on any device, on its
+    # static buffers, instead of capturing it (tests/modules/test_graph_step.py).
+    rehearse_graph: bool = False
 
     def __init__(
         self,
@@ -57,6 +75,7 @@ class MIERModule(MetaTrainingModule):
         eval: EvalConfig = EvalConfig(),
         context_source: Literal["adapted", "oracle"] = "adapted",
         task_encoding_dim: int = 0,
+        cuda_graph: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -77,6 +96,8 @@ class MIERModule(MetaTrainingModule):
         self.register_buffer("oracle_prior", torch.zeros(1, sac_context_dim), persistent=False)
         self.sac = ContextSACModule(obs_dim, act_dim, sac_context_dim, sac)
         self.finite_guard = FiniteGuard()
+        self.cuda_graph = cuda_graph
+        self._graph: GraphedStep | None = None
         self.automatic_optimization = False
 
     @property
@@ -115,7 +136,11 @@ class MIERModule(MetaTrainingModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """``[model, critic, policy]`` (``policy``: the actor and α, see ContextSACModule)."""
-        return [self.meta.configure_optimizers(), *self.sac.configure_optimizers()]
+        capturable = self.cuda_graph  # step counts on the device, graph-safe steps
+        return [
+            self.meta.configure_optimizers(capturable),
+            *self.sac.configure_optimizers(capturable),
+        ]
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         super().on_load_checkpoint(checkpoint)
@@ -126,18 +151,27 @@ class MIERModule(MetaTrainingModule):
         manual_step(self, optimizer, loss)
 
     def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
-        model_opt, *sac_opts = self.optimizers()
-        where = f"epoch {self.current_epoch}, batch {batch_idx}"
-        diagnostics = is_logging_step(self)  # the pre-adaptation losses, only when logged
+        if self.cuda_graph:
+            metrics = self._graphed_update(batch)
+        else:  # the pre-adaptation losses only when logged
+            metrics = self.update(batch, self.optimizers(), is_logging_step(self))
+        self.finite_guard.label(f"epoch {self.current_epoch}, batch {batch_idx}")
+        self.finite_guard.check_if_due(self, batch_idx)
+        log_step_metrics(self, metrics)
+
+    def update(
+        self, batch: MetaBatch, optimizers: Sequence[Any], diagnostics: bool
+    ) -> dict[str, Tensor]:
+        """Algorithm 1's training step: one model meta-update, then one SAC update on the same
+        query batches. No host sync and no branch on a tensor value, so the graph step
+        (``cuda_graph``) captures exactly this; ``optimizers``: ``[model, critic, policy]``.
+        Returns the step's metrics (scalars)."""
+        model_opt, *sac_opts = optimizers
 
         # Model identification: adapt φ on each task's support batch (inner loop), then one
         # second-order step of θ on the query batches (outer loop).
         model_loss, metrics, adapted_context = self.meta.meta_update(batch, diagnostics)
-        self.finite_guard.record(
-            {"model/outer_loss": model_loss},
-            where,
-            "Lower --model.dynamics.lr or --model.dynamics.inner_lr.",
-        )
+        self.finite_guard.record_values({"model/outer_loss": model_loss}, MODEL_HINT)
         self.meta.optimize(self, model_opt, model_loss)
 
         # SAC on the same query batches, each transition labelled with its task's φ_T. The
@@ -146,12 +180,40 @@ class MIERModule(MetaTrainingModule):
         context = self.training_context(batch, adapted_context)
         context = context.repeat_interleave(batch.query.rew.shape[1], dim=0)
         sac_metrics = self.sac.update(sac_batch, context, sac_opts, self._optimize)
-        self.finite_guard.record(
+        self.finite_guard.record_values(
             {f"sac/{k}": sac_metrics[k] for k in ("critic_loss", "actor_loss", "alpha_loss")},
-            where,
-            "Lower --model.sac.lr or check the rewards' scale (--model.sac.reward_scale).",
+            SAC_HINT,
         )
-        self.finite_guard.check_if_due(self, batch_idx)
-
         metrics.update({f"sac/{k}": v for k, v in sac_metrics.items()})
-        log_step_metrics(self, metrics)
+        return metrics
+
+    # ------------------------------------------------------------ cuda_graph
+    def setup(self, stage: str) -> None:
+        if self.cuda_graph and stage == "fit" and not self.rehearse_graph:
+            trainer = self.trainer
+            problem = graph_step_problem(
+                trainer.strategy.root_device.type, str(trainer.precision), trainer.world_size
+            )
+            if problem:
+                raise GraphStepUnsupported(problem)
+
+    def _graphed_update(self, batch: MetaBatch) -> dict[str, Tensor]:
+        """:meth:`update` as one captured CUDA graph, replayed per step (mier_pl/modules/graph.py).
+
+        The pre-adaptation diagnostics are computed in every step (a branch on the logging
+        step would change the graph); logging still reads them on logging steps only.
+        """
+        optimizers = self.optimizers()
+        if self._graph is None:  # after a resume restored the optimisers (and their settings)
+            for optimizer in optimizers:
+                states_to_param_devices_(optimizer.optimizer)
+            self._graph = GraphedStep(
+                lambda static: self.update(static, optimizers, diagnostics=True),
+                capture=not self.rehearse_graph,
+            )
+        metrics, replayed = self._graph(batch)
+        if replayed:  # the replay ran no Python: count its three optimiser steps for Lightning
+            for optimizer in optimizers:
+                optimizer._on_before_step()
+                optimizer._on_after_step()
+        return metrics

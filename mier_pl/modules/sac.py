@@ -96,7 +96,7 @@ class ContextSACModule(pl.LightningModule):
         self._host_actor: list[TanhGaussianActor] = []  # policy("cpu")'s copy, made on first use
         self.automatic_optimization = False
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+    def configure_optimizers(self, capturable: bool = False) -> list[torch.optim.Optimizer]:
         """``[critic, policy]`` Adam optimisers; ``policy`` holds the actor and α as two groups.
 
         The actor loss uses α detached and the α loss uses log π detached, so one backward of
@@ -104,12 +104,14 @@ class ContextSACModule(pl.LightningModule):
         elementwise: one optimiser step for both is the same maths as two, for one step's
         overhead. Fused Adam (one kernel per step instead of a loop over parameter tensors)
         is also the same maths. Measured on the CPU at batch 256: +7 % updates/s for fused
-        Adam, +3 % for the merged step (BENCHMARKS.md).
+        Adam, +3 % for the merged step (BENCHMARKS.md). ``capturable``: also safe to capture
+        in a CUDA graph (mier_pl/modules/graph.py); fused Adam keeps its step counts on the
+        device either way.
         """
-        lr = self.cfg.lr
-        critic = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
+        lr, cap = self.cfg.lr, capturable
+        critic = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True, capturable=cap)
         groups = [{"params": list(self.actor.parameters())}, {"params": [self.log_alpha]}]
-        return [critic, torch.optim.Adam(groups, lr=lr, fused=True)]
+        return [critic, torch.optim.Adam(groups, lr=lr, fused=True, capturable=cap)]
 
     @torch.inference_mode()
     def act(self, obs: Tensor, context: Tensor, deterministic: bool = False) -> Tensor:
