@@ -92,18 +92,7 @@ class AdaptModule(pl.LightningModule):
     def identify_context(self, real: TransitionBatch) -> None:
         """φ_T̂ from the N context steps alone (the weights untouched): what
         :meth:`collect_posterior` acts with."""
-        s = self.settings
-        report = identify(
-            self.model,
-            self.mier.meta.prior,
-            real,
-            s.context_steps,
-            0,
-            context_lrs(s.context_steps, s.context_lr, s.late_context_lr, s.fast_context_steps),
-            val_fraction=s.val_fraction,
-            max_grad_norm=self.mier.meta.cfg.inner_grad_clip,
-        )
-        self.context.copy_(report.context)
+        self.context.copy_(self._identify(real, model_steps=0).context)
 
     def collect_posterior(self) -> TransitionBatch:
         """``posterior_steps`` more transitions in the test task with the identified policy,
@@ -114,21 +103,24 @@ class AdaptModule(pl.LightningModule):
         steps = self.settings.posterior_steps
         return self.collector.rollout([self.task], steps, act, count=False).batch[0]
 
-    def identify(self, real: TransitionBatch) -> AdaptationReport:
-        """Steps 2-3: φ_T̂ from N context steps, then M model steps (with divergence fallback)."""
+    def _identify(self, real: TransitionBatch, model_steps: int) -> AdaptationReport:
         s = self.settings
-        report = identify(
+        return identify(
             self.model,
             self.mier.meta.prior,
             real,
             s.context_steps,
-            s.model_steps,
+            model_steps,
             context_lrs(s.context_steps, s.context_lr, s.late_context_lr, s.fast_context_steps),
             s.model_lr,
             s.val_fraction,
             self.mier.meta.cfg.inner_grad_clip,
             rollback=s.rollback_on_divergence,
         )
+
+    def identify(self, real: TransitionBatch) -> AdaptationReport:
+        """Steps 2-3: φ_T̂ from N context steps, then M model steps (with divergence fallback)."""
+        report = self._identify(real, self.settings.model_steps)
         self.context.copy_(report.context)
         if report.diverged:
             report.reason += (

@@ -24,23 +24,16 @@ from mier_pl.modules.graph import (
     states_to_param_devices_,
 )
 from mier_pl.modules.mier import MIERModule
-from tests.conftest import CONF
+from tests.conftest import fit_debug
 from tests.modules.sync_counter import SyncCounter, add_fit_callbacks, count_syncs_in_fit
 
 STEPS = 12
 
 
 def _fit(run_cli, *extra: str, graph: bool = True, steps: int = STEPS):
-    return run_cli(
-        "fit",
-        "--config",
-        CONF / "point_rotated.yaml",
-        "--config",
-        CONF / "debug.yaml",
-        "--trainer.max_epochs",
-        "1",
-        "--trainer.enable_progress_bar",
-        "false",
+    return fit_debug(
+        run_cli,
+        "point_rotated.yaml",
         "--data.steps_per_epoch",
         str(steps),
         "--model.init_args.eval.interval",
