@@ -127,10 +127,22 @@ class MetaBatch:
     context_support: TransitionBatch | None = None
 
     def to(self, device: torch.device | str) -> MetaBatch:
+        return self._map(lambda t: t.to(device), lambda b: b.to(device))
+
+    def clone(self) -> MetaBatch:
+        """A copy on fresh memory (a captured step's static inputs)."""
+        return self._map(torch.clone, lambda b: b.apply(torch.clone))
+
+    def _map(
+        self,
+        ids: Callable[[Tensor], Tensor],
+        part: Callable[[TransitionBatch], TransitionBatch],
+    ) -> MetaBatch:
+        """``ids`` on the task ids and ``part`` on each transition batch present."""
         extra = self.context_support
         return MetaBatch(
-            self.task_ids.to(device),
-            self.support.to(device),
-            self.query.to(device),
-            extra.to(device) if extra is not None else None,
+            ids(self.task_ids),
+            part(self.support),
+            part(self.query),
+            part(extra) if extra is not None else None,
         )

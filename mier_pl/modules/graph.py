@@ -92,17 +92,6 @@ def batch_tensors(batch: MetaBatch) -> dict[str, Tensor]:
     return out
 
 
-def clone_batch(batch: MetaBatch) -> MetaBatch:
-    """A copy of ``batch`` on fresh memory: the static inputs of a captured step."""
-    extra = batch.context_support
-    return MetaBatch(
-        batch.task_ids.clone(),
-        batch.support.apply(torch.clone),
-        batch.query.apply(torch.clone),
-        extra.apply(torch.clone) if extra is not None else None,
-    )
-
-
 def copy_batch_(static: MetaBatch, batch: MetaBatch) -> None:
     """Fill ``static``'s tensors with ``batch``'s, in place; raise naming a shape that differs."""
     sources, targets = batch_tensors(batch), batch_tensors(static)
@@ -155,7 +144,7 @@ class GraphedStep:
         hooks, Lightning's counters) did not run.
         """
         if self.inputs is None:
-            self.inputs = clone_batch(batch)
+            self.inputs = batch.clone()
         else:
             copy_batch_(self.inputs, batch)
         self.calls += 1
