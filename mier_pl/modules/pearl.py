@@ -23,7 +23,6 @@ from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.rollout import Collector
 from mier_pl.functional import pearl as P
-from mier_pl.functional import sac as F
 from mier_pl.modules.base import MetaTrainingModule
 from mier_pl.modules.common import (
     CollectConfig,
@@ -258,35 +257,17 @@ class PEARLModule(MetaTrainingModule):
         ``kl_weight`` × KL steps the critics and the encoder; the actor and α see z detached,
         so the actor loss writes no encoder gradient (oyster's ``_take_step``).
         """
-        critic_opt, policy_opt = optimizers
-        sac, c = self.sac, self.sac.cfg
         mean, var = self.posterior(context)
         z = P.sample_latent(mean, var)
         kl = P.kl_to_standard_normal(mean, var)
-        flat = batch.flatten()
-        z_flat = z.repeat_interleave(batch.rew.shape[1], dim=0)
-        c_loss, metrics = F.critic_loss(
-            sac.critic,
-            sac.target_critic,
-            sac.actor,
-            sac.log_alpha,
-            flat,
-            z_flat,
-            c.gamma,
-            c.reward_scale,
+        metrics = self.sac.update(
+            batch.flatten(),
+            z.repeat_interleave(batch.rew.shape[1], dim=0),
+            optimizers,
+            optimize,
+            critic_objective=lambda loss: 2.0 * loss + self.pearl_cfg.kl_weight * kl,
         )
-        optimize(critic_opt, 2.0 * c_loss + self.pearl_cfg.kl_weight * kl)
-        z_flat = z_flat.detach()
-        a_loss, log_prob, a_metrics = F.actor_loss(
-            sac.critic, sac.actor, sac.log_alpha, flat, z_flat
-        )
-        al_loss = F.alpha_loss(sac.log_alpha, log_prob, sac.target_entropy)
-        optimize(policy_opt, a_loss + al_loss)
-        F.soft_update(sac.target_critic, sac.critic, c.tau)
-        metrics.update(a_metrics)
         metrics.update(
-            alpha_loss=al_loss.detach(),
-            alpha=sac.log_alpha.detach().exp(),
             kl=kl.detach(),
             z_var=var.detach().mean(),
             z_mean_abs=mean.detach().abs().mean(),

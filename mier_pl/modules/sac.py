@@ -150,12 +150,16 @@ class ContextSACModule(pl.LightningModule):
         context: Tensor,
         optimizers: list[torch.optim.Optimizer],
         optimize: Optimize,
+        critic_objective: Callable[[Tensor], Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """One SAC update on ``batch`` ``[B]`` with per-sample contexts ``[B, context_dim]``.
 
         Critic, then actor and α (against the just-updated critic), then the targets.
         ``optimize(opt, loss)`` steps one optimiser (the owning module's manual-optimisation
-        wiring, so precision plugins and DDP apply).
+        wiring, so precision plugins and DDP apply). ``critic_objective(critic loss)``: what
+        the critic optimiser steps instead of the critic loss (PEARL adds its encoder's KL).
+        The actor and α see the context detached: a context that carries gradients (PEARL's
+        z) is trained by the critic's objective only.
         """
         critic_opt, policy_opt = optimizers
         cfg = self.cfg
@@ -169,9 +173,9 @@ class ContextSACModule(pl.LightningModule):
             cfg.gamma,
             cfg.reward_scale,
         )
-        optimize(critic_opt, c_loss)
+        optimize(critic_opt, c_loss if critic_objective is None else critic_objective(c_loss))
         a_loss, log_prob, a_metrics = F.actor_loss(
-            self.critic, self.actor, self.log_alpha, batch, context
+            self.critic, self.actor, self.log_alpha, batch, context.detach()
         )
         al_loss = F.alpha_loss(self.log_alpha, log_prob, self.target_entropy)
         optimize(policy_opt, a_loss + al_loss)
