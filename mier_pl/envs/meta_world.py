@@ -40,6 +40,7 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from mier_pl.envs import meta_world_obs
 from mier_pl.envs.base import MetaEnv
 
 METAWORLD_VERSION = "3.1.1"
@@ -217,6 +218,7 @@ class MetaWorldEnv(MetaEnv[MetaWorldTask]):
             env = self._benchmark.classes[env_name](render_mode=self.render_mode)
             env.max_path_length = _NO_LIMIT
             env.touching_object = types.MethodType(touching_object, env)
+            meta_world_obs.install(env)  # the same observation without SciPy's overhead
             self._envs[env_name] = env
         return env
 
