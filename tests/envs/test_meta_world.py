@@ -5,6 +5,9 @@ Skipped, with the reason, where the optional metaworld package is absent (docs/m
 
 from __future__ import annotations
 
+import itertools
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -203,3 +206,161 @@ def test_the_collection_benchmark_measures_a_meta_world_family():
     row = bench_collection("ml1-reach", 0.05, "cpu")
     assert row["figure"] == "collection ml1-reach" and row["unit"] == "env steps/s"
     assert math.isfinite(row["ratio"]) and 0 < row["ratio"] < 2
+
+
+# ------------------------------------------------------- fast observation
+def _quat_bytes(rotation, matrix) -> bytes:
+    return rotation.from_matrix(matrix).as_quat().tobytes()  # bit for bit, signed zeros too
+
+
+def _rotation_about(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues' matrix of ``angle`` (radians) about ``axis``: Markley's branch boundaries are
+    angles where the trace equals a diagonal entry, or axes where two diagonal entries tie."""
+    n = axis / np.linalg.norm(axis)
+    k = np.array([[0.0, -n[2], n[1]], [n[2], 0.0, -n[0]], [-n[1], n[0], 0.0]])
+    return np.eye(3) + np.sin(angle) * k + (1.0 - np.cos(angle)) * (k @ k)
+
+
+def _boundary_matrices(rng: np.random.Generator) -> list[np.ndarray]:
+    mats = []
+    eps = (0.0, 1e-15, -1e-15, 1e-12, -1e-12, 1e-9, -1e-9, 1e-6, -1e-6)
+    for _ in range(60):
+        axis = rng.normal(size=3)
+        n2 = (axis / np.linalg.norm(axis)) ** 2
+        for i in range(3):  # trace == M_ii at cos(angle) = (n_i² - 1) / (n_i² + 1)
+            angle = np.arccos((n2[i] - 1.0) / (n2[i] + 1.0))
+            mats += [_rotation_about(axis, angle + e) for e in eps]
+        mats += [_rotation_about(axis, np.pi - e) for e in eps]  # 180°, and just short of it
+        mats.append(2.0 * np.outer(axis, axis) / axis.dot(axis) - np.eye(3))  # 180° exactly
+    for _ in range(60):  # M_ii == M_jj: axes with |n_i| = |n_j| (and just off)
+        z, angle = rng.normal(), rng.uniform(0.0, np.pi)
+        for d in (0.0, 1e-12, -1e-12, 1e-8):
+            for axis in ((1.0, 1.0 + d, z), (1.0 + d, z, 1.0), (z, 1.0, 1.0 + d)):
+                mats.append(_rotation_about(np.array(axis), angle))
+    # the cube's 24 rotations (signed permutations, det +1): exact ties, identity among them
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1.0, -1.0), repeat=3):
+            m = np.zeros((3, 3))
+            m[range(3), perm] = signs
+            if np.linalg.det(m) > 0:
+                mats.append(m)
+    return mats
+
+
+def _episode_matrices() -> list[np.ndarray]:
+    """Every geom's and body's rotation matrix along scripted push and pick-place episodes."""
+    mats = []
+    for family in ("ml1-push", "ml1-pick-place"):
+        env = make_env(family)
+        env.set_task(env.test_tasks[0])
+        obs, _ = env.reset(seed=0)
+        policy = scripted_policy(env.task.env_name)
+        for t in range(120):
+            full = obs.copy()
+            full[GOAL_SLICE] = env._inner._target_pos
+            obs, *_ = env.step(policy.get_action(full))
+            if t % 4 == 0:
+                mats += [m.reshape(3, 3) for m in (*env.data.geom_xmat, *env.data.xmat)]
+    return mats
+
+
+def test_the_fast_quaternion_is_scipys_bit_for_bit():
+    """Random rotations, Markley's branch boundaries (trace vs diagonal maxima, diagonal ties),
+    180° rotations, the cube's exact ties and the matrices of real episodes: the same 32 bytes
+    as SciPy's ``Rotation.from_matrix(m).as_quat()``, and all of them on the fast path."""
+    from scipy.spatial.transform import Rotation
+
+    from mier_pl.envs.meta_world_obs import FAST_ROTATION, FastRotation
+
+    rng = np.random.default_rng(0)
+    random = list(Rotation.random(3000, rng=rng).as_matrix())
+    groups = {
+        "random": random,
+        "boundary": _boundary_matrices(rng),
+        "episodes": _episode_matrices(),
+    }
+    for name, mats in groups.items():
+        assert len(mats) > 1000, name
+        for m in mats:
+            fast = FAST_ROTATION.from_matrix(m)
+            assert not isinstance(fast, Rotation), (name, m)  # not SciPy's fallback
+            assert fast.as_quat().tobytes() == _quat_bytes(Rotation, m), (name, m)
+    signs = set()
+    for m in random[:50]:  # w of either sign before canonical
+        signs.add(bool(FAST_ROTATION.from_matrix(m).as_quat()[3] < 0))
+        for kwargs in ({"canonical": True}, {"scalar_first": True}):
+            ours = FAST_ROTATION.from_matrix(m).as_quat(**kwargs)
+            np.testing.assert_array_equal(ours, Rotation.from_matrix(m).as_quat(**kwargs))
+    assert signs == {True, False}
+    assert isinstance(FAST_ROTATION, FastRotation)
+    assert FAST_ROTATION.from_euler is Rotation.from_euler  # anything else is SciPy's
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in det:RuntimeWarning")
+def test_the_fast_quaternion_leaves_other_matrices_to_scipy():
+    """Not orthogonal (SciPy projects by SVD), inside the safety margin of SciPy's own test,
+    left-handed (SciPy refuses), float32, a stack, a list: SciPy's answer, or SciPy's error."""
+    from scipy.spatial.transform import Rotation
+
+    from mier_pl.envs.meta_world_obs import FAST_ROTATION
+
+    rot = Rotation.random(rng=np.random.default_rng(1)).as_matrix()
+    off = np.zeros((3, 3))
+    off[0, 1] = 0.7e-12  # orthogonal for SciPy (atol 1e-12), outside our half of it
+    for m in (rot * 1.001, rot + 1e-6, rot + off, rot + off * 2.0):
+        assert isinstance(FAST_ROTATION.from_matrix(m), Rotation)
+        assert _quat_bytes(FAST_ROTATION, m) == _quat_bytes(Rotation, m)
+    for m in (rot.astype(np.float32), np.stack([rot, rot.T]), rot.tolist()):
+        np.testing.assert_array_equal(
+            FAST_ROTATION.from_matrix(m).as_quat(), Rotation.from_matrix(m).as_quat()
+        )
+    for m in (-rot, np.full((3, 3), np.nan)):
+        with pytest.raises(ValueError) as ours:
+            FAST_ROTATION.from_matrix(m)
+        with pytest.raises(ValueError) as scipys:
+            Rotation.from_matrix(m)
+        assert str(ours.value) == str(scipys.value)
+
+
+def _random_episode(env, task, steps: int, seed: int):
+    env.set_task(task)
+    obs, _ = env.reset(seed=0)
+    actions = np.random.default_rng(seed).uniform(-1.0, 1.0, (steps, 4)).astype(np.float32)
+    observations, rewards, infos = [obs], [], []
+    for a in actions:
+        obs, reward, _, _, info = env.step(a)
+        observations.append(obs)
+        rewards.append(reward)
+        infos.append(info)
+    return np.stack(observations), np.array(rewards), infos
+
+
+@pytest.mark.parametrize("family", ["ml1-reach", "ml1-push", "ml1-pick-place", "ml10"])
+def test_the_fast_observation_changes_no_observation_or_reward(family):
+    """A seeded random episode on every environment (ML10: all 15): the same observations,
+    rewards and infos with the fast observation as with the package's (SciPy, its packing)."""
+    from scipy.spatial.transform import Rotation
+
+    from mier_pl.envs import meta_world_obs
+
+    fast, package = make_env(family), make_env(family)
+    fast_rotation = meta_world_obs.FAST_ROTATION
+    tasks = {t.env_name: t for t in reversed(fast.train_tasks + fast.test_tasks)}
+    steps = 150 if family == "ml10" else 300
+    for i, task in enumerate(tasks.values()):
+        package.set_task(task)
+        meta_world_obs.uninstall(package._inner)
+        module = sys.modules[type(package._inner).__module__]
+        assert "_get_curr_obs_combined_no_goal" not in vars(package._inner)
+        assert getattr(module, "Rotation", Rotation) is Rotation
+        want = _random_episode(package, task, steps, seed=i)
+
+        fast.set_task(task)
+        meta_world_obs.install(fast._inner)  # SciPy's Rotation out of the module again
+        assert "_get_curr_obs_combined_no_goal" in vars(fast._inner)
+        assert getattr(module, "Rotation", fast_rotation) is fast_rotation
+        got = _random_episode(fast, task, steps, seed=i)
+
+        np.testing.assert_array_equal(got[0], want[0], err_msg=task.env_name)
+        np.testing.assert_array_equal(got[1], want[1], err_msg=task.env_name)
+        assert got[2] == want[2], task.env_name
