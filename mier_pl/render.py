@@ -8,7 +8,9 @@ step of that slot, and nothing on any other path (collection and training never 
 - MuJoCo families: :class:`mujoco.Renderer` with a tracking camera on the robot's root body,
   set by the env class's ``render_camera`` (distance, elevation and azimuth as in Gymnasium
   v5's ``DEFAULT_CAMERA_CONFIG``; v5's cheetah and ant cameras are free, so they lose the robot
-  after a few metres, hence tracking for all). Headless machines need an OpenGL backend:
+  after a few metres, hence tracking for all). The Meta-World families (an env holding MuJoCo
+  envs, with their ``model`` and ``data``) set a free camera fixed on the table in their
+  ``render_camera`` instead: the arm does not leave it. Headless machines need an OpenGL backend:
   ``MUJOCO_GL=osmesa`` with Debian's ``libosmesa6`` (software, any CPU machine) or
   ``MUJOCO_GL=egl`` on GPU nodes.
 - The point families: a matplotlib picture of the plane (the point, its trail, the goal).
@@ -59,7 +61,8 @@ def warn_once(key: str, message: str) -> None:
 
 # ----------------------------------------------------------------- painters
 class _MujocoPainter:
-    """Frames of a MuJoCo env from a camera that tracks its root body."""
+    """Frames of a MuJoCo env from a camera that tracks its root body, or from the free camera
+    its ``render_camera`` sets (``"type"``, ``"lookat"``: Meta-World)."""
 
     def __init__(self, env: Any, width: int, height: int) -> None:
         import mujoco
@@ -149,10 +152,13 @@ def _no_display_for_glfw() -> bool:
 
 def _painter(env: Any, width: int, height: int) -> Any:
     """The painter of ``env``'s family; raises with the reason when there is none."""
+    import mujoco
     from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
     global _gl_error
-    if isinstance(env, MujocoEnv):
+    # A Gymnasium MujocoEnv, or a family holding MuJoCo envs (Meta-World's: its current task's
+    # model and data).
+    if isinstance(env, MujocoEnv) or isinstance(getattr(env, "model", None), mujoco.MjModel):
         if _gl_error is None and _no_display_for_glfw():
             _gl_error = f"MUJOCO_GL is {os.environ.get('MUJOCO_GL') or 'unset'} (GLFW) and there is no display"
         if _gl_error is not None:  # a second attempt after a failed one can abort the process

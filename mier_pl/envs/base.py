@@ -170,7 +170,10 @@ class MetaEnv(gym.Env, Generic[TaskT]):
 
 
 def describe_task(task: Any) -> str:
-    """A short label for a task dataclass: ``angle=1.05``, ``joints=(0, 2, 5)``."""
+    """A short label for a task dataclass: ``angle=1.05``, ``joints=(0, 2, 5)``; a task type with
+    a ``describe()`` method gives its own (Meta-World's: the field list overflows a caption)."""
+    if callable(describe := getattr(task, "describe", None)):
+        return describe()
     if not dataclasses.is_dataclass(task):
         return repr(task)
 

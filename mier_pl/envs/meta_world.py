@@ -71,6 +71,12 @@ class MetaWorldTask:
     goal: int
     rand_vec: tuple[float, ...]
 
+    def describe(self) -> str:
+        """The videos' caption line, ``reach-v3 goal 3: (-0.08, 0.70, 0.02, 0.06, 0.88, 0.14)``
+        (``rand_vec`` in metres, to the centimetre; the split is in the title), short enough
+        for a 320-pixel frame where the dataclass's fields were cut off before the goal."""
+        return f"{self.env_name} goal {self.goal}: ({', '.join(f'{x:.2f}' for x in self.rand_vec)})"
+
 
 def _reset_mocap_welds_mujoco4(self) -> None:
     """``SawyerMocapBase.reset_mocap_welds`` for MuJoCo's 12-column ``eq_data``."""
@@ -174,6 +180,12 @@ class MetaWorldEnv(MetaEnv[MetaWorldTask]):
         benchmark: ``"ML1:<env>-v3"`` or ``"ML10"``.
         env_names: the benchmark's environments, train then held-out test (the task
             encoding's one-hot order; ML1: one).
+        render_camera: the evaluation videos' camera (``mier_pl/render.py``): a free camera
+            fixed on the workspace, from the front right of the robot, that shows the arm, the
+            whole table and what is on it in every Sawyer scene. The MuJoCo families' camera,
+            tracking body 1, looks at the table's underside from behind the robot here, and
+            Meta-World's own cameras (``corner``...) render upside down (Meta-World flips
+            them).
     """
 
     benchmark: ClassVar[str]
@@ -184,6 +196,13 @@ class MetaWorldEnv(MetaEnv[MetaWorldTask]):
     metadata: ClassVar[dict[str, Any]] = {
         "render_modes": ["rgb_array", "depth_array"],
         "render_fps": 80,
+    }
+    render_camera: ClassVar[dict[str, Any]] = {
+        "type": int(mujoco.mjtCamera.mjCAMERA_FREE),
+        "lookat": (0.0, 0.6, 0.15),  # metres: the middle of the workspace, above the table
+        "distance": 1.9,
+        "elevation": -30.0,
+        "azimuth": 150.0,
     }
 
     def __init__(self, family_seed: int | None = None, render_mode: str | None = None) -> None:
