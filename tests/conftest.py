@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 # Headless rendering for the video tests (before anything imports mujoco); libosmesa6.
 os.environ.setdefault("MUJOCO_GL", "osmesa")
+# Whether MuJoCo frames can be rendered here; CI (.ci/run sets MIER_REQUIRE_GL=1) must render
+# for real, so there a missing library fails instead of skipping.
+HAVE_GL = bool(os.environ.get("MIER_REQUIRE_GL")) or (
+    os.environ.get("MUJOCO_GL") == "osmesa"
+    and subprocess.run(["sh", "-c", "ldconfig -p | grep -q libOSMesa"]).returncode == 0
+)
 
 # The Meta-World families need the optional metaworld package (docs/metaworld.md); their tests
 # skip, saying so, where it is absent (`make test-metaworld` installs it and runs them).
