@@ -66,8 +66,9 @@ def fit_args(config: str, overlays: Sequence[str], epochs: int, steps: int) -> l
 
 def bare_epoch(module, dm, steps: int) -> float:
     """Seconds of one epoch of ``module``'s parts in a plain loop (see the module's doc)."""
+    # Fresh optimisers of the same kind, groups and settings (fused, capturable, ...).
     model_opt, *sac_opts = [
-        type(o)(o.param_groups[0]["params"], lr=o.param_groups[0]["lr"])
+        type(o)([{"params": g["params"]} for g in o.param_groups], **o.defaults)
         for o in module.configure_optimizers()
     ]
     clip = module.meta.cfg.grad_clip

@@ -73,6 +73,8 @@ class TransitionBatch:
         arrived, so the host could read the CPU tensors too early.
         """
         target = torch.device(device)
+        if all(getattr(self, f.name).device == target for f in fields(self)):
+            return self  # already there (every CPU step): no new batch to build and check
         return self.apply(
             lambda t: t.to(target, non_blocking=t.device.type == "cpu" and target.type != "cpu")
         )
@@ -127,7 +129,11 @@ class MetaBatch:
     context_support: TransitionBatch | None = None
 
     def to(self, device: torch.device | str) -> MetaBatch:
-        return self._map(lambda t: t.to(device), lambda b: b.to(device))
+        moved = self._map(lambda t: t.to(device), lambda b: b.to(device))
+        same = moved.task_ids is self.task_ids and moved.support is self.support
+        if same and moved.query is self.query and moved.context_support is self.context_support:
+            return self  # already on ``device``
+        return moved
 
     def clone(self) -> MetaBatch:
         """A copy on fresh memory (a captured step's static inputs)."""

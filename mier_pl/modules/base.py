@@ -136,6 +136,11 @@ class MetaTrainingModule(pl.LightningModule):
                 f"initial exploration: {stats.env_steps} env steps in "
                 f"{time.perf_counter() - t0:.1f}s over {dm.num_train_tasks} train tasks"
             )
+            self.after_initial_exploration()
+
+    def after_initial_exploration(self) -> None:
+        """What a fresh run does once the initial exploration is in (nothing by default;
+        a resumed run has done it already)."""
 
     def on_train_epoch_start(self) -> None:
         dm, c = self.data, self.collect_cfg

@@ -162,6 +162,12 @@ def checkpoint_note(trainer: Any) -> str:
     return "No checkpoint has been written yet, so a rerun starts from the beginning."
 
 
+def _stack(losses: dict[str, Tensor]) -> Tensor:
+    """The scalar ``losses`` as one vector (detached, the names' order, promoted dtype: a
+    float64 loss is not cast, so a large finite value never reads as infinite)."""
+    return torch.stack([v.detach().reshape(()) for v in losses.values()])
+
+
 class _Site:
     """One ``record`` call site (a fixed set of loss names): its pending steps and first bad one.
 
@@ -178,7 +184,8 @@ class _Site:
         # Steps recorded since the last check, on the device: a Python count would be a new
         # constant in every step (a recompile under torch.compile, a stale value in a graph).
         self.count = torch.zeros((), dtype=torch.long, device=device)
-        self.values = [v.detach().clone() for v in losses.values()]
+        # The first bad step's values ``[len(losses)]``, in the order of the names.
+        self.values = _stack(losses).clone()
 
 
 class FiniteGuard:
@@ -213,12 +220,11 @@ class FiniteGuard:
         site = self._sites.get(tuple(losses))
         if site is None:
             site = self._sites[tuple(losses)] = _Site(losses, hint)
-        finite = torch.stack([torch.isfinite(v.detach()).all() for v in losses.values()]).all()
-        first = (site.first_bad < 0) & ~finite
+        values = _stack(losses)  # one tensor: a few ops per call, whatever the count
+        first = (site.first_bad < 0) & ~torch.isfinite(values).all()
         site.first_bad.copy_(torch.where(first, site.count, site.first_bad))
         site.count += 1
-        for v, old in zip(losses.values(), site.values):
-            old.copy_(torch.where(first, v.detach(), old))
+        site.values.copy_(torch.where(first, values, site.values))
 
     def label(self, where: str) -> None:
         """Name the step every site's last :meth:`record_values` belonged to (host side)."""

@@ -51,6 +51,10 @@ class DynamicsConfig:
         lr: Adam learning rate of the outer loop (1e-3).
         grad_clip: norm clip of the outer gradient, one global norm over all model parameters
             (10); None: no clip.
+        warmup_steps: meta-updates of the model alone on the initial exploration's data,
+            after it and before the first epoch (ours; the release: 0). They cost no env
+            steps: the first epochs then collect, and SAC trains, with a φ that already tells
+            the tasks apart instead of an untrained model's (docs/learning.md).
     """
 
     context_dim: PositiveInt = 5
@@ -64,6 +68,7 @@ class DynamicsConfig:
     learn_prior: bool = False
     lr: PositiveFloat = 1e-3
     grad_clip: PositiveFloat | None = 10.0
+    warmup_steps: NonNegativeInt = 0
 
     def __post_init__(self) -> None:
         check_ranges(self, "model.init_args.dynamics")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -146,6 +147,28 @@ class MIERModule(MetaTrainingModule):
         super().on_load_checkpoint(checkpoint)
         if "optimizer_states" in checkpoint:  # [model, critic, ...]: the SAC ones start at 1
             upgrade_optimizer_states(checkpoint["optimizer_states"], first=1)
+
+    def after_initial_exploration(self) -> None:
+        """``dynamics.warmup_steps`` meta-updates of the model alone, on meta-batches of the
+        exploration's data drawn as in training (a new task draw every ``steps_per_epoch``)."""
+        remaining = self.meta.cfg.warmup_steps
+        if remaining == 0:
+            return
+        t0, model_opt, dm = time.perf_counter(), self.optimizers()[0], self.data
+        while remaining > 0:
+            loader = dm.train_dataloader()
+            loader.steps = min(remaining, loader.steps)
+            for i, batch in enumerate(loader):
+                loss, _, _ = self.meta.meta_update(batch.to(self.device), diagnostics=False)
+                where = f"model warm-up, step {self.meta.cfg.warmup_steps - remaining + i}"
+                self.finite_guard.record({"model/outer_loss": loss}, where, MODEL_HINT)
+                self.meta.optimize(self, model_opt, loss)
+            remaining -= loader.steps
+            self.finite_guard.check(self.trainer)
+        self.print(
+            f"model warm-up: {self.meta.cfg.warmup_steps} meta-updates in "
+            f"{time.perf_counter() - t0:.1f}s"
+        )
 
     def _optimize(self, optimizer: Any, loss: Tensor) -> None:
         manual_step(self, optimizer, loss)

@@ -145,6 +145,13 @@ def test_guard_with_step_logging_off_checks_every_step():
         guard.check_if_due(SimpleNamespace(trainer=trainer), 7)
 
 
+def _tensors(arg) -> bool:
+    """A tensor argument, or a list of them (``stack``'s): data, not a constant."""
+    if isinstance(arg, (list, tuple)):
+        return bool(arg) and all(isinstance(a, torch.Tensor) for a in arg)
+    return isinstance(arg, torch.Tensor)
+
+
 def test_guard_record_issues_the_same_ops_with_the_same_constants_every_step():
     """What a compiled or CUDA-graph-captured step needs: no Python value that changes between
     steps (the index of the first bad step used to be ``len(where)``, a new constant each step)."""
@@ -156,7 +163,7 @@ def test_guard_record_issues_the_same_ops_with_the_same_constants_every_step():
             self.calls: list[tuple] = []
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            constants = tuple(a for a in args if not isinstance(a, torch.Tensor))
+            constants = tuple(a for a in args if not _tensors(a))
             self.calls.append((str(func), constants))
             return func(*args, **(kwargs or {}))
 

@@ -62,7 +62,7 @@ def _state_tensors(module) -> dict[str, torch.Tensor]:
             out.update({f"opt{i}/{j}/{k}": v for k, v in state.items() if torch.is_tensor(v)})
     for names, site in module.finite_guard._sites.items():
         tensors = {"first_bad": site.first_bad, "count": site.count}
-        tensors.update({f"value{k}": v for k, v in enumerate(site.values)})
+        tensors["values"] = site.values
         out.update({f"guard/{names[0]}/{k}": v for k, v in tensors.items()})
     return out
 
