@@ -82,9 +82,10 @@ def row(figure: str, ours: float, limit: float, unit: str, target: str, **extra)
 
 
 def short_fit_args(config: str, epochs: int, steps: int) -> list[str]:
-    """``python -m mier_pl`` arguments of a timing run of ``config``: ``epochs`` epochs of
-    ``steps`` training steps, one exploration round, no evaluation, no progress bar, one
-    device (``auto`` would start DDP inside the benchmark on a multi-GPU host)."""
+    """``python -m mier_pl`` arguments of a timing run of ``config`` (a MIER family config):
+    ``epochs`` epochs of ``steps`` training steps, one exploration round, no model warm-up
+    (it is not an epoch's cost), no evaluation, no progress bar, one device (``auto`` would
+    start DDP inside the benchmark on a multi-GPU host)."""
     return [
         "fit",
         "--config",
@@ -95,6 +96,8 @@ def short_fit_args(config: str, epochs: int, steps: int) -> list[str]:
         str(steps),
         "--model.init_args.collect.initial_exploration_repeats",
         "1",
+        "--model.init_args.dynamics.warmup_steps",
+        "0",
         "--model.init_args.eval.interval",
         "0",
         "--trainer.enable_progress_bar",
