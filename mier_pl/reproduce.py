@@ -15,7 +15,8 @@ Runs land in ``ROOT/<config>/<budget>/<method>/s<seed>`` (``--root``, default
 
 It resumes: a finished step is reused, an interrupted ``fit`` continues from its
 ``last.ckpt``, an interrupted ``adapt`` from its finished tasks. Each run keeps the command
-that made it (``reproduce.json``); a second call whose command differs is refused, naming the
+that made it and a sha256 of each config file it read (``reproduce.json``); a second call
+whose command differs, or whose config files were edited since, is refused, naming the
 difference, so results of different settings never mix. ``--jobs N`` runs N seed-method
 pipelines at once; ``--print-commands`` prints the commands, and a SLURM array script, instead.
 Arguments after ``--`` go to every ``fit`` (e.g. ``-- --trainer.max_epochs 10``).
@@ -24,6 +25,7 @@ Arguments after ``--`` go to every ``fit`` (e.g. ``-- --trainer.max_epochs 10``)
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import shlex
 import subprocess
@@ -86,6 +88,14 @@ class Job:
     @property
     def record(self) -> dict:
         return {"fit": self.fit, "test": self.test}
+
+    def config_digests(self) -> dict[str, str]:
+        """sha256 of each ``--config`` file the commands read: the same command with an edited
+        config file is other settings."""
+        files = {
+            c[i + 1] for c in (self.fit, self.test) for i, a in enumerate(c) if a == "--config"
+        }
+        return {f: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in sorted(files)}
 
 
 def plan(args: argparse.Namespace, extra: list[str]) -> tuple[Path, list[Job]]:
@@ -161,6 +171,17 @@ def check_record(job: Job) -> None:
                 f"{sorted(old - new)}; only now: {sorted(new - old)}); use another --root, or "
                 f"delete {job.run} to redo it with the new settings"
             )
+    # Records written before config files were fingerprinted have none: taken as they are now.
+    before = saved.get("config_sha256")
+    if before is not None:
+        now = job.config_digests()
+        changed = sorted(f for f in set(before) | set(now) if before.get(f) != now.get(f))
+        if changed:
+            raise SystemExit(
+                f"error: {job.run} was made with other contents of {', '.join(changed)} (the "
+                f"same command, an edited config file); use another --root, or delete "
+                f"{job.run} to redo it with the new settings"
+            )
 
 
 def run_job(job: Job, log: Path) -> dict:
@@ -169,6 +190,7 @@ def run_job(job: Job, log: Path) -> dict:
     path = job.run / "reproduce.json"
     record = json.loads(path.read_text()) if path.is_file() else {"seconds": {}}
     record["commands"] = job.record
+    record["config_sha256"] = job.config_digests()
     done = job.run / "fit.done"
     with open(log, "a") as out:
         if not done.is_file():

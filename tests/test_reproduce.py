@@ -55,6 +55,22 @@ def test_a_run_made_with_other_settings_is_refused(tmp_path):
         reproduce.check_record(job)
 
 
+def test_a_run_made_with_an_edited_config_file_is_refused(tmp_path):
+    """The same command, but the config file's contents changed since the run was made."""
+    config = tmp_path / "family.yaml"
+    config.write_text((CONF / "point_rotated.yaml").read_text())
+    args = reproduce.build_parser().parse_args(["--config", str(config), "--root", str(tmp_path)])
+    args.seeds, args.methods = [0], ["mier"]
+    _, (job,) = reproduce.plan(args, [])
+    job.run.mkdir(parents=True)
+    record = {"commands": job.record, "config_sha256": job.config_digests(), "seconds": {}}
+    (job.run / "reproduce.json").write_text(json.dumps(record))
+    reproduce.check_record(job)  # unchanged: accepted
+    config.write_text(config.read_text() + "\n# edited\ntrainer:\n  max_epochs: 3\n")
+    with pytest.raises(SystemExit, match=r"other contents of .*family\.yaml"):
+        reproduce.check_record(job)
+
+
 def test_debug_comparison_end_to_end_then_reused(tmp_path, monkeypatch):
     """point-rotated at debug size, one seed, MIER and the oracle, adapt on test tasks 0 and 1:
     the report's numbers are those in the runs' own result files; a second call runs nothing."""
