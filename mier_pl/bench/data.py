@@ -34,7 +34,7 @@ def bench_collection(family: str, seconds: float, device: torch.device | str = "
             collector,
             replay,
             [0, 1, 2, 3, 4],
-            sac.act,
+            sac.policy(),  # as the modules act: a snapshot taken per collection phase
             prior,
             lambda b: prior.expand(5, -1),
             400,

@@ -290,13 +290,14 @@ def bench_epoch(steps: int, seconds: float, device) -> dict:
     env = collector.envs[0]
     data = mujoco.MjData(env.model)
     sac = ContextSACModule(20, 6, 10, SACConfig(hidden=(256, 256))).to(device)
-    x = torch.zeros(5, 30, device=device)
+    obs, context = torch.zeros(5, 20, device=device), torch.zeros(5, 10, device=device)
 
     def bare_parts() -> None:
         for _ in range(5000):
             mujoco.mj_step(env.model, data, nstep=env.frame_skip)
+        act = sac.policy()  # the actor as collection calls it (a per-phase snapshot)
         for _ in range(1000):
-            sac.actor.act(x)
+            act(obs, context)
 
     bare_collect = elapsed(bare_parts, device)
     meta = bench_meta_update(seconds, device)

@@ -135,27 +135,27 @@ class Collector:
         term_buf = np.zeros((b, num_steps), bool)
         trunc_buf = np.zeros((b, num_steps), bool)
         obs = np.stack([env.reset()[0] for env in envs])
-        ep_len = np.zeros(b, int)
-        ep_ret = np.zeros(b)
+        ep_len = [0] * b  # Python numbers: a NumPy scalar update costs more than the step's
+        ep_ret = [0.0] * b  # bookkeeping is worth (same float64 sums)
         finished: list[float] = []
         horizon = self.horizon
         for t in range(num_steps):
             actions = act_fn(self._obs_tensor(obs)).cpu().numpy()
+            obs_buf[:, t] = obs
+            act_buf[:, t] = actions
             for i, env in enumerate(envs):
                 next_obs, reward, terminated, _, _ = env.step(actions[i])
                 ep_len[i] += 1
                 ep_ret[i] += reward
-                obs_buf[i, t] = obs[i]
                 next_buf[i, t] = next_obs
                 rew_buf[i, t] = reward
-                term_buf[i, t] = terminated
-                trunc_buf[i, t] = ep_len[i] >= horizon and not terminated
-                if terminated or ep_len[i] >= horizon:
+                if terminated or ep_len[i] >= horizon:  # the flags stay False otherwise
+                    term_buf[i, t] = terminated
+                    trunc_buf[i, t] = not terminated
                     finished.append(float(ep_ret[i]))
                     next_obs, _ = env.reset()
                     ep_len[i], ep_ret[i] = 0, 0.0
                 obs[i] = next_obs
-            act_buf[:, t] = actions
         if count:
             self.env_steps += b * num_steps
         batch = TransitionBatch(

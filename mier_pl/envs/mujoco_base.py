@@ -137,7 +137,9 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
     def step(self, action: Any):
         action = self._check_action(action)
         before = self._position()
-        self.do_simulation(self._ctrl(action), self.frame_skip)
+        # Gymnasium's do_simulation only re-checks the control's shape, which _check_action
+        # has already checked: stepping directly saves that on every step.
+        self._step_mujoco_simulation(self._ctrl(action), self.frame_skip)
         velocity = (self._position() - before) / self.dt
         obs = self._get_obs()
         terms = self._reward_terms(velocity, action)

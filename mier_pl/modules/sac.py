@@ -15,7 +15,7 @@ from mier_pl.data.algorithm import Policy
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.functional import sac as F
 from mier_pl.modules.common import as_config
-from mier_pl.nets.sac import TanhGaussianActor, TwinCritic
+from mier_pl.nets.sac import ActingSnapshot, TanhGaussianActor, TwinCritic
 from mier_pl.ranges import (
     ClosedUnitInterval,
     PositiveFloat,
@@ -87,13 +87,13 @@ class ContextSACModule(pl.LightningModule):
         self.cfg = cfg = as_config(SACConfig, sac)
         cfg.hidden = tuple(cfg.hidden)
         in_dim = obs_dim + context_dim
+        self.obs_dim = obs_dim
         self.actor = TanhGaussianActor(in_dim, act_dim, cfg.hidden)
         self.critic = TwinCritic(in_dim + act_dim, cfg.hidden)
         # Targets start as copies of the critics (the release's fresh random targets are a bug).
         self.target_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(float(cfg.init_log_alpha)))
         self.target_entropy = -1.0 if cfg.target_entropy == "release" else -float(act_dim)
-        self._host_actor: list[TanhGaussianActor] = []  # policy("cpu")'s copy, made on first use
         self.automatic_optimization = False
 
     def configure_optimizers(self, capturable: bool = False) -> list[torch.optim.Optimizer]:
@@ -120,29 +120,17 @@ class ContextSACModule(pl.LightningModule):
         return self.actor.act(F.with_context(obs, context), deterministic)
 
     def policy(self, act_on: Literal["device", "cpu"] = "device") -> Policy:
-        """The acting policy: :meth:`act`, or with ``"cpu"`` a CPU copy of the actor.
+        """The acting policy of a collection phase: an :class:`ActingSnapshot` of the actor.
 
-        The copy takes the actor's weights now; call this once per collection phase (the
-        weights do not change while collecting). Each context tensor it is given is copied
-        to the CPU once (the same tensor comes with every step of a rollout), so a rollout
-        makes no host↔device copy per step: on a GPU, the tiny actor's dozen kernel launches
-        per step can cost more than its arithmetic on a CPU.
+        The snapshot takes the actor's weights now; call this once per collection phase (the
+        weights do not change while collecting). ``"device"`` acts where the actor is;
+        ``"cpu"`` acts on a host copy, and each context tensor it is given is copied to the CPU
+        once (the same tensor comes with every step of a rollout), so a rollout makes no
+        host↔device copy per step: on a GPU, the tiny actor's dozen kernel launches per step
+        can cost more than its arithmetic on a CPU.
         """
-        if act_on == "device":
-            return self.act
-        if not self._host_actor:  # kept out of the module tree: never moved, never saved
-            self._host_actor.append(copy.deepcopy(self.actor).to("cpu").requires_grad_(False))
-        actor = self._host_actor[0]
-        actor.load_state_dict(self.actor.state_dict())
-        held: dict[str, Tensor] = {}
-
-        @torch.inference_mode()
-        def act(obs: Tensor, context: Tensor, deterministic: bool = False) -> Tensor:
-            if held.get("from") is not context:
-                held.update({"from": context, "cpu": context.cpu()})
-            return actor.act(F.with_context(obs.cpu(), held["cpu"]), deterministic)
-
-        return act
+        device = self.log_alpha.device if act_on == "device" else torch.device("cpu")
+        return ActingSnapshot(self.actor, self.obs_dim, device)
 
     def update(
         self,
