@@ -46,6 +46,7 @@ from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.relabel import AdaptConfig
 from mier_pl.data.rollout import Collector
 from mier_pl.envs.base import describe_task
+from mier_pl.hook_dispatch import NullProfiler
 from mier_pl.loggers import TensorBoardCSVLogger
 from mier_pl.modules.adapt import AdaptModule, PEARLRelabelModule
 from mier_pl.modules.base import check_checkpoint_family
@@ -382,6 +383,7 @@ class MIERTrainer(Trainer):
                 log_every_n_steps=self.log_every_n_steps,
                 default_root_dir=str(task_dir),
                 plugins=[AtomicCheckpointIO()],
+                profiler=NullProfiler(),
             )
             last = task_dir / "checkpoints" / "last.ckpt"
             trainer.fit(module, ckpt_path=str(last) if resume and last.is_file() else None)

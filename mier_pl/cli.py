@@ -393,6 +393,7 @@ def _run(args: list[str] | None) -> MIERCLI:
             },
             "num_sanity_val_steps": 0,
             "log_every_n_steps": 50,
+            "profiler": {"class_path": "mier_pl.hook_dispatch.NullProfiler"},
         },
         args=args,
     )

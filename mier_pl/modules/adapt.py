@@ -23,6 +23,7 @@ from mier_pl.envs.base import describe_task
 from mier_pl.functional import pearl as P
 from mier_pl.functional.adaptation import AdaptationReport, context_lrs, identify
 from mier_pl.functional.relabel import TerminationFn, reward_relabel, rollout_relabel
+from mier_pl.hook_dispatch import PlainHookName
 from mier_pl.modules.common import FiniteGuard, log_step_metrics, manual_step
 from mier_pl.modules.mier import MIERModule
 from mier_pl.modules.sac import upgrade_optimizer_states
@@ -30,7 +31,7 @@ from mier_pl.nets.model import ContextModel
 from mier_pl.render import EpisodeRecorder, log_videos, save_video
 
 
-class AdaptModule(pl.LightningModule):
+class AdaptModule(PlainHookName, pl.LightningModule):
     """Test-time adaptation of a meta-trained MIER on one test task; manual optimisation.
 
     Args:

@@ -22,11 +22,12 @@ from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.rollout import Collector
 from mier_pl.envs.base import describe_task
+from mier_pl.hook_dispatch import PlainHookName
 from mier_pl.modules.common import CollectConfig, EvalConfig, clip_pending_gradients, spread_indices
 from mier_pl.render import EpisodeRecorder, log_videos
 
 
-class MetaTrainingModule(pl.LightningModule):
+class MetaTrainingModule(PlainHookName, pl.LightningModule):
     """Base of the ``fit`` targets; subclasses set ``collect_cfg``, ``eval_cfg`` and implement
     :meth:`policy` and :attr:`meta_model`."""
 
