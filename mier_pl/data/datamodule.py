@@ -184,6 +184,13 @@ class ReplayDataModule(pl.LightningDataModule):
             self.load_state_dict(self._pending_state)
             self._pending_state = None
 
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int):
+        """A meta-batch moves itself (``MetaBatch.to``: nothing to do on the CPU); Lightning's
+        default would first walk its fields looking for tensors, on every step."""
+        if isinstance(batch, MetaBatch):
+            return batch.to(device)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def train_dataloader(self) -> MetaBatchLoader:
         assert self.buffer is not None, "ReplayDataModule.setup() has not run"
         tasks = self.meta_batch_size
