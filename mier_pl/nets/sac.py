@@ -110,7 +110,10 @@ class ActingSnapshot:
         """Actions ``[B, act_dim]`` on :attr:`device` for ``obs`` and ``context`` (any device)."""
         if torch.is_grad_enabled():
             with torch.no_grad():
-                return self(obs, context, deterministic)
+                return self._act(obs, context, deterministic)
+        return self._act(obs, context, deterministic)
+
+    def _act(self, obs: Tensor, context: Tensor, deterministic: bool) -> Tensor:
         held, bias = self._held
         if held is not context:  # the context's share of the first layer, once per tensor
             ctx = context.to(self.device, self._w_ctx.dtype)

@@ -41,16 +41,16 @@ def test_oracle_refused_for_a_module_without_the_encoding():
 def test_adaptation_policy_decides_who_acts_with_the_prior_context(run_cli, monkeypatch, policy):
     """ "context": the SAC policy acts with φ₀ in exploration, the P steps and evaluation's A
     steps; "uniform": it never does (uniform random actions instead), and only acts with φ_T."""
-    from mier_pl.modules.sac import ContextSACModule
+    from mier_pl.nets.sac import ActingSnapshot
 
     calls = {"prior": 0, "adapted": 0}
-    original = ContextSACModule.act
+    original = ActingSnapshot.__call__  # how collection and evaluation act
 
     def counting(self, obs, context, deterministic=False):
         calls["prior" if bool((context == 0).all()) else "adapted"] += 1
         return original(self, obs, context, deterministic)
 
-    monkeypatch.setattr(ContextSACModule, "act", counting)
+    monkeypatch.setattr(ActingSnapshot, "__call__", counting)
     cli = _fit(run_cli, "--model.init_args.collect.adaptation_policy", policy)
     assert calls["adapted"] > 0
     if policy == "uniform":
