@@ -79,8 +79,8 @@ class ActingSnapshot:
     Lockstep collection calls the actor on 5 rows per step, where the cost is per operation,
     not arithmetic. A snapshot takes the weights once per collection phase (they do not change
     while collecting) and saves three things per call: each layer as ``addmm`` on a contiguous
-    transposed weight (``F.linear`` on ``nn.Linear``'s layout costs about twice as much at this
-    size), no ``nn.Module`` call machinery, and no concatenation of the context: a rollout gives
+    transposed weight (``F.linear`` on ``nn.Linear``'s layout measured 18-19 µs against 13-14 µs
+    at 5 × 256 → 256), no ``nn.Module`` call machinery, and no concatenation of the context: a rollout gives
     the same context tensor at every step, so its share of the first layer, ``b₁ + W_φ φ``, is
     computed once per context tensor and becomes that layer's bias. The actions are those of
     :meth:`TanhGaussianActor.act` up to float rounding (the sums run in another order), with
