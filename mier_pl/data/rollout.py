@@ -134,28 +134,35 @@ class Collector:
         rew_buf = np.empty((b, num_steps), np.float32)
         term_buf = np.zeros((b, num_steps), bool)
         trunc_buf = np.zeros((b, num_steps), bool)
-        obs = np.stack([env.reset()[0] for env in envs])
+        # float32 rows, as stored: the policy gets them without a conversion
+        obs = np.stack([env.reset()[0] for env in envs]).astype(np.float32)
         ep_len = [0] * b  # Python numbers: a NumPy scalar update costs more than the step's
         ep_ret = [0.0] * b  # bookkeeping is worth (same float64 sums)
+        rewards = [0.0] * b
         finished: list[float] = []
         horizon = self.horizon
         for t in range(num_steps):
-            actions = act_fn(self._obs_tensor(obs)).cpu().numpy()
+            actions = act_fn(torch.from_numpy(obs)).cpu().numpy()
             obs_buf[:, t] = obs
             act_buf[:, t] = actions
+            next_t = next_buf[:, t]
+            reset: list[tuple[int, np.ndarray]] = []
             for i, env in enumerate(envs):
                 next_obs, reward, terminated, _, _ = env.step(actions[i])
+                next_t[i] = next_obs
+                rewards[i] = reward
                 ep_len[i] += 1
                 ep_ret[i] += reward
-                next_buf[i, t] = next_obs
-                rew_buf[i, t] = reward
                 if terminated or ep_len[i] >= horizon:  # the flags stay False otherwise
                     term_buf[i, t] = terminated
                     trunc_buf[i, t] = not terminated
                     finished.append(float(ep_ret[i]))
-                    next_obs, _ = env.reset()
+                    reset.append((i, env.reset()[0]))
                     ep_len[i], ep_ret[i] = 0, 0.0
-                obs[i] = next_obs
+            rew_buf[:, t] = rewards
+            obs = next_t.copy()  # a new array: the policy may keep the tensor it was given
+            for i, first in reset:
+                obs[i] = first
         if count:
             self.env_steps += b * num_steps
         batch = TransitionBatch(

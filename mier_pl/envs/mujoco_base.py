@@ -122,6 +122,8 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
         self._ctrl_center = (high + low) / 2.0
         self._ctrl_half_range = (high - low) / 2.0
         self._action_sign = np.ones(nu)
+        self._ctrl_scale = self._ctrl_half_range * self._action_sign  # what _ctrl multiplies by
+        self._dt = self.dt  # Gymnasium's property recomputes it on every read
         self._init_model()
         self._init_tasks(family_seed)
         self.set_task(self.train_tasks[0])
@@ -140,12 +142,14 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
         # Gymnasium's do_simulation only re-checks the control's shape, which _check_action
         # has already checked: stepping directly saves that on every step.
         self._step_mujoco_simulation(self._ctrl(action), self.frame_skip)
-        velocity = (self._position() - before) / self.dt
+        velocity = (self._position() - before) / self._dt
         obs = self._get_obs()
-        terms = self._reward_terms(velocity, action)
-        reward = float(sum(terms.values()))
         info = {"x_velocity": float(velocity[0])}
-        info.update({f"reward_{name}": float(value) for name, value in terms.items()})
+        reward = 0.0  # the terms' sum, in their order
+        for name, value in self._reward_terms(velocity, action).items():
+            info["reward_" + name] = float(value)
+            reward += value
+        reward = float(reward)
         if self.render_mode == "human":
             self.render()
         # Never truncates: the TimeLimit wrapper added at registration does.
@@ -153,7 +157,7 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
 
     def _ctrl(self, action: np.ndarray) -> np.ndarray:
         """Actuator controls of a policy action: negate the task's joints, map onto ctrlrange."""
-        return self._ctrl_center + self._ctrl_half_range * (self._action_sign * action)
+        return self._ctrl_center + self._ctrl_scale * action  # scale: half range × signs
 
     def _step_mujoco_simulation(self, ctrl: np.ndarray, n_frames: int) -> None:
         self.data.ctrl[:] = ctrl
@@ -212,6 +216,7 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
             )
         self._action_sign = np.ones(nu)
         self._action_sign[list(joints)] = -1.0
+        self._ctrl_scale = self._ctrl_half_range * self._action_sign
 
     def encode_task(self, task: Any) -> np.ndarray:
         """Heading tasks: (cos, sin) of the angle; negated joints: 1 per negated actuator."""

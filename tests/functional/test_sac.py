@@ -309,3 +309,31 @@ def test_acting_snapshot_folds_each_context_once(monkeypatch):
         for _ in range(steps):
             policy(torch.randn(5, OBS, dtype=F64), context)
     assert sum(t is prior for t in moved) == 1 and sum(t is adapted for t in moved) == 1
+
+
+def test_acting_snapshot_computes_few_rows_in_numpy_and_many_in_torch(monkeypatch):
+    """On the host, a call whose layers all have at most ``HOST_MATMUL_LIMIT`` rows × in × out
+    runs in NumPy; a larger one in torch. Both give the torch actor's actions (float64: 1e-12)
+    and take the same noise draw from torch's generator."""
+    from mier_pl.nets import sac as nets
+
+    sac = make_sac()  # hidden 16²: the largest layer is 16 × 16 = 256 multiply-adds per row
+    policy = sac.policy()
+    few = nets.HOST_MATMUL_LIMIT // 256
+    assert policy._host_rows == few
+    calls: list[int] = []
+    host = nets.ActingSnapshot._act_host
+    monkeypatch.setattr(
+        nets.ActingSnapshot, "_act_host", lambda s, o, d: calls.append(len(o)) or host(s, o, d)
+    )
+    exact = dict(rtol=0, atol=1e-12)
+    for rows, in_numpy in ((5, True), (few, True), (few + 1, False)):
+        obs, context = torch.randn(rows, OBS, dtype=F64), torch.randn(rows, CTX, dtype=F64)
+        calls.clear()
+        torch.manual_seed(7)
+        noisy = policy(obs, context)
+        assert calls == ([rows] if in_numpy else [])
+        torch.manual_seed(7)
+        torch.testing.assert_close(noisy, sac.act(obs, context), **exact)
+        torch.testing.assert_close(policy(obs, context, True), sac.act(obs, context, True), **exact)
+        assert noisy.dtype == F64 and noisy.shape == (rows, ACT)
