@@ -165,7 +165,9 @@ def checkpoint_note(trainer: Any) -> str:
 def _stack(losses: dict[str, Tensor]) -> Tensor:
     """The scalar ``losses`` as one vector (detached, the names' order, promoted dtype: a
     float64 loss is not cast, so a large finite value never reads as infinite)."""
-    return torch.stack([v.detach().reshape(()) for v in losses.values()])
+    return torch.stack(
+        [v.detach() if v.dim() == 0 else v.detach().reshape(()) for v in losses.values()]
+    )
 
 
 class _Site:
@@ -179,11 +181,12 @@ class _Site:
         self.hint = hint
         self.where: list[str] = []  # host-side labels of the steps recorded since the last check
         device = next(iter(losses.values())).device
-        # Index into ``where`` of the first non-finite step, −1 while there is none.
-        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
-        # Steps recorded since the last check, on the device: a Python count would be a new
-        # constant in every step (a recompile under torch.compile, a stale value in a graph).
-        self.count = torch.zeros((), dtype=torch.long, device=device)
+        # True until a recorded step is not all finite: the steps while it holds are counted
+        # in ``good``, which is then the index into ``where`` of the first bad step.
+        self.alive = torch.ones((), dtype=torch.bool, device=device)
+        # On the device: a Python count would be a new constant in every step (a recompile
+        # under torch.compile, a stale value in a graph).
+        self.good = torch.zeros((), dtype=torch.long, device=device)
         # The first bad step's values ``[len(losses)]``, in the order of the names.
         self.values = _stack(losses).clone()
 
@@ -220,11 +223,11 @@ class FiniteGuard:
         site = self._sites.get(tuple(losses))
         if site is None:
             site = self._sites[tuple(losses)] = _Site(losses, hint)
-        values = _stack(losses)  # one tensor: a few ops per call, whatever the count
-        first = (site.first_bad < 0) & ~torch.isfinite(values).all()
-        site.first_bad.copy_(torch.where(first, site.count, site.first_bad))
-        site.count += 1
-        site.values.copy_(torch.where(first, values, site.values))
+        values = _stack(losses)  # one tensor: five ops per call, whatever the count
+        # While no step was bad, keep this step's values: the first bad one's then stay.
+        site.values.copy_(torch.where(site.alive, values, site.values))
+        site.alive.logical_and_(torch.isfinite(values).all())
+        site.good.add_(site.alive)
 
     def label(self, where: str) -> None:
         """Name the step every site's last :meth:`record_values` belonged to (host side)."""
@@ -235,12 +238,13 @@ class FiniteGuard:
         """Raise for the first non-finite step recorded since the last check (one sync),
         saying which checkpoint of ``trainer`` is left."""
         for names, site in self._sites.items():
-            first = int(site.first_bad)
-            if first >= 0:
+            if not bool(site.alive):
                 saved = checkpoint_note(trainer) if trainer is not None else ""
-                check_finite(dict(zip(names, site.values)), site.where[first], site.hint, saved)
+                first = site.where[int(site.good)]
+                check_finite(dict(zip(names, site.values)), first, site.hint, saved)
             site.where.clear()
-            site.count.zero_()
+            site.alive.fill_(True)
+            site.good.zero_()
 
     def check_if_due(self, module: pl.LightningModule, batch_idx: int) -> None:
         """``check`` on ``module``'s logging steps (:func:`is_logging_step`; every step when

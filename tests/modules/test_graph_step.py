@@ -61,7 +61,7 @@ def _state_tensors(module) -> dict[str, torch.Tensor]:
         for j, state in enumerate(opt.optimizer.state.values()):
             out.update({f"opt{i}/{j}/{k}": v for k, v in state.items() if torch.is_tensor(v)})
     for names, site in module.finite_guard._sites.items():
-        tensors = {"first_bad": site.first_bad, "count": site.count}
+        tensors = {"alive": site.alive, "good": site.good}
         tensors["values"] = site.values
         out.update({f"guard/{names[0]}/{k}": v for k, v in tensors.items()})
     return out
