@@ -6,7 +6,8 @@ ROOT --trainer.logger.init_args.name NAME --trainer.logger.init_args.version s<s
 seed run that holds ``adapt/results.json`` (an ``adapt`` run written into it) adds MIER's
 relabeled test return (MIER's, or PEARL + relabeling's for a PEARL run), and one that holds ``final_eval.json`` (``python -m mier_pl.evaluate``)
 its re-evaluation on every task. The comparison is written as Markdown and CSV (final values, mean ±
-std over seeds) and a PNG of the learning curves against env steps:
+std over seeds) and a PNG of the learning curves against env steps; for families that report
+success (Meta-World) the success rates too:
 
     python -m mier_pl.compare oracle=runs/point_goal/oracle mier=runs/point_goal/mier \\
         --out docs/learning/point_goal --title "point-goal, 40 epochs"
@@ -30,6 +31,9 @@ import numpy as np
 
 TRAIN_KEY = "eval/train_return"
 TEST_KEYS = ("eval/test_return_mier_wr", "eval/test_return_oracle", "eval/test_return_pearl")
+SUCCESS = {"eval/train_return": "eval/train_success"} | {
+    key: key.replace("_return", "_success") for key in TEST_KEYS
+}  # the success rate logged beside each return by families that report one (Meta-World)
 STEPS_KEY = "progress/env_steps"
 
 
@@ -43,6 +47,8 @@ class SeedRun:
     test_key: str
     mier: float | None = None  # mean test return after relabeling (MIER, or PEARL + relabeling)
     reeval: dict | None = None  # final_eval.json of python -m mier_pl.evaluate
+    train_success: dict[float, float] = field(default_factory=dict)  # empty: none reported
+    test_success: dict[float, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -54,11 +60,21 @@ class Variant:
         if what == "mier":
             return np.array([r.mier for r in self.runs if r.mier is not None])
         if what.startswith("reeval_"):
-            split = what.removeprefix("reeval_")
+            split, _, stat = what.removeprefix("reeval_").partition("_")
+            stat = stat or "mean"  # "reeval_train_success": the re-evaluated success rate
             return np.array(
-                [r.reeval[split]["mean"] for r in self.runs if r.reeval and split in r.reeval]
+                [
+                    r.reeval[split][stat]
+                    for r in self.runs
+                    if r.reeval and stat in r.reeval.get(split, {})
+                ]
             )
-        return np.array([getattr(r, what)[max(getattr(r, what))] for r in self.runs])
+        curves = [getattr(r, what) for r in self.runs]
+        return np.array([c[max(c)] for c in curves if c])
+
+    @property
+    def reports_success(self) -> bool:
+        return any(r.train_success for r in self.runs)
 
 
 def read_seed(run: Path, adapt_dir: str = "adapt") -> SeedRun:
@@ -68,6 +84,7 @@ def read_seed(run: Path, adapt_dir: str = "adapt") -> SeedRun:
         raise SystemExit(f"error: {path} does not exist; pass directories of fit runs per seed")
     train: dict[float, float] = {}
     test: dict[float, float] = {}
+    success: dict[str, dict[float, float]] = {"train": {}, "test": {}}
     test_key = ""
     steps_by_epoch: dict[int, float] = {}
     rows = list(csv.DictReader(path.open()))
@@ -84,6 +101,9 @@ def read_seed(run: Path, adapt_dir: str = "adapt") -> SeedRun:
         for key in TEST_KEYS:
             if row.get(key):
                 test[steps], test_key = float(row[key]), key
+        for split, key in (("train", TRAIN_KEY), ("test", test_key)):
+            if key and row.get(SUCCESS[key]):
+                success[split][steps] = float(row[SUCCESS[key]])
     if not train:
         raise SystemExit(f"error: {path} holds no {TRAIN_KEY}; was evaluation on?")
     mier = None
@@ -95,7 +115,7 @@ def read_seed(run: Path, adapt_dir: str = "adapt") -> SeedRun:
             mier = float(payload["summary"]["mier_mean"])
     final = run / "final_eval.json"
     reeval = json.loads(final.read_text()) if final.is_file() else None
-    return SeedRun(run.name, train, test, test_key, mier, reeval)
+    return SeedRun(run.name, train, test, test_key, mier, reeval, success["train"], success["test"])
 
 
 def read_variant(name: str, directory: Path, adapt_dir: str = "adapt") -> Variant:
@@ -134,28 +154,43 @@ def table_rows(variants: list[Variant]) -> list[dict[str, str]]:
                 ),
             }
         )
+    if any(v.reports_success for v in variants):  # Meta-World: success rates beside returns
+        for row, v in zip(rows, variants):
+            row["train success"] = _fmt(v.final("train_success"))
+            row["test success (no relabeling)"] = _fmt(v.final("test_success"))
+            row["train success, all tasks re-evaluated"] = _fmt(v.final("reeval_train_success"))
+            row["test success, all tasks re-evaluated"] = _fmt(v.final("reeval_test_success"))
     return rows
 
 
 def plot(variants: list[Variant], out: Path, title: str) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    """Return curves (train, test); below them success-rate curves where a run reports them."""
+    success = any(v.reports_success for v in variants)
+    fig, axes = plt.subplots(2 if success else 1, 2, figsize=(11, 7.2 if success else 3.8))
+    axes = np.atleast_2d(axes)
+    panels = [("train", "test")] + ([("train_success", "test_success")] if success else [])
     for i, v in enumerate(variants):
-        for ax, what in zip(axes, ("train", "test")):
-            curves = [getattr(r, what) for r in v.runs if getattr(r, what)]
-            if not curves:
-                continue
-            steps = sorted(set.intersection(*(set(c) for c in curves)))
-            values = np.array([[c[s] for s in steps] for c in curves])
-            mean, std = values.mean(0), values.std(0)
-            ax.plot(steps, mean, color=f"C{i}", label=f"{v.name} ({len(curves)} seeds)")
-            ax.fill_between(steps, mean - std, mean + std, color=f"C{i}", alpha=0.2)
-    axes[0].set_title("train tasks: eval/train_return")
-    axes[1].set_title("test tasks, before relabeling")
-    for ax in axes:
-        ax.set_xlabel("env steps (meta-training samples)")
-        ax.set_ylabel("return")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+        for row, whats in zip(axes, panels):
+            for ax, what in zip(row, whats):
+                curves = [getattr(r, what) for r in v.runs if getattr(r, what)]
+                if not curves:
+                    continue
+                steps = sorted(set.intersection(*(set(c) for c in curves)))
+                values = np.array([[c[s] for s in steps] for c in curves])
+                mean, std = values.mean(0), values.std(0)
+                ax.plot(steps, mean, color=f"C{i}", label=f"{v.name} ({len(curves)} seeds)")
+                ax.fill_between(steps, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+    axes[0, 0].set_title("train tasks: eval/train_return")
+    axes[0, 1].set_title("test tasks, before relabeling")
+    if success:
+        axes[1, 0].set_title("train tasks: eval/train_success")
+        axes[1, 1].set_title("test tasks, before relabeling: success rate")
+    for row, label in zip(axes, ("return", "success rate")):
+        for ax in row:
+            ax.set_xlabel("env steps (meta-training samples)")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
     fig.suptitle(f"{title}: mean ± std over seeds")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
