@@ -2,7 +2,7 @@
 policy and the oracle-context policy, on the same seed and env steps.
 
 Both fits run docs/metaworld.md's learning-check command to 442 500 env steps, side by side,
-one core each (an estimated hour on a 2-core machine; MIER's fit alone took 45 minutes).
+one core each (46 minutes in all on a 2-core machine, 2026-12-02).
 ``python -m mier_pl.evaluate`` then re-evaluates each on all 50 train and all 50 test goals
 (250 steps of adaptation data, adapt, one deterministic episode), and the random policy
 (uniform actions) plays the same goals. docs/metaworld.md has the measured figures and curves.
@@ -47,8 +47,9 @@ FIT_ARGS = (
 ADAPT_STEPS = 250
 
 # Success rates over all 50 goals of a split. Measured (docs/metaworld.md, 2026-12-02): random
-# 0.007 train / 0.00 test, MIER 0.32 / 0.22 (MIER-wR), oracle 0.88 / 0.84; an earlier commit's
-# MIER run of the same command read 0.24 / 0.12. The margins leave room for that spread.
+# 0.007 train / 0.00 test, MIER 0.32 / 0.22 (MIER-wR), oracle 0.94 / 0.78 (0.88 / 0.84 for the
+# previous commit's code); an earlier commit's MIER run of the same command read 0.24 / 0.12.
+# The margins leave room for that spread.
 MIER_TRAIN_MARGIN = 0.15  # MIER's train success at least this far above the random policy's
 MIER_TEST_MARGIN = 0.08  # and MIER-wR's on the held-out goals
 ORACLE_MARGIN = 0.50  # the oracle-context policy (an upper bound) above the random policy
