@@ -121,8 +121,8 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
         low, high = self.model.actuator_ctrlrange.T.copy()
         self._ctrl_center = (high + low) / 2.0
         self._ctrl_half_range = (high - low) / 2.0
-        self._action_sign = np.ones(nu)
-        self._ctrl_scale = self._ctrl_half_range * self._action_sign  # what _ctrl multiplies by
+        # What _ctrl multiplies an action by: the half range, negated on a task's negated joints.
+        self._ctrl_scale = self._ctrl_half_range.copy()
         self._dt = self.dt  # Gymnasium's property recomputes it on every read
         self._init_model()
         self._init_tasks(family_seed)
@@ -157,7 +157,7 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
 
     def _ctrl(self, action: np.ndarray) -> np.ndarray:
         """Actuator controls of a policy action: negate the task's joints, map onto ctrlrange."""
-        return self._ctrl_center + self._ctrl_scale * action  # scale: half range × signs
+        return self._ctrl_center + self._ctrl_scale * action
 
     def _step_mujoco_simulation(self, ctrl: np.ndarray, n_frames: int) -> None:
         self.data.ctrl[:] = ctrl
@@ -214,9 +214,9 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
             raise ValueError(
                 f"{self.family}: negated joints {joints} must be actuator indices 0..{nu - 1}"
             )
-        self._action_sign = np.ones(nu)
-        self._action_sign[list(joints)] = -1.0
-        self._ctrl_scale = self._ctrl_half_range * self._action_sign
+        sign = np.ones(nu)
+        sign[list(joints)] = -1.0
+        self._ctrl_scale = self._ctrl_half_range * sign
 
     def encode_task(self, task: Any) -> np.ndarray:
         """Heading tasks: (cos, sin) of the angle; negated joints: 1 per negated actuator."""

@@ -92,8 +92,8 @@ class ActingSnapshot:
     :data:`HOST_MATMUL_LIMIT` rows × in × out runs in NumPy on the same memory
     (:meth:`_act_host`). Otherwise (and on a device) each layer is an ``addmm`` on a contiguous
     transposed weight (``F.linear`` on ``nn.Linear``'s layout measured 18-19 µs against 13-14 µs
-    at 5 × 256 → 256). The actions are those of :meth:`TanhGaussianActor.act` up to float rounding (the sums run in another order),
-    with the same noise draw from the same generator.
+    at 5 × 256 → 256). The actions are those of :meth:`TanhGaussianActor.act` up to float
+    rounding (the sums run in another order), with the same noise draw from the same generator.
 
     Args:
         actor: the actor to copy.

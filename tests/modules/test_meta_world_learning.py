@@ -45,6 +45,12 @@ FIT_ARGS = (
     "--model.init_args.eval.adapt_steps", "250",
 )  # fmt: skip
 ADAPT_STEPS = 250
+# Each policy's log directory and extra fit arguments. "mier" as a logger name means "the
+# family's" to the CLI, so MIER's run is "adapted".
+RUNS = {
+    "mier": ("adapted", ()),
+    "oracle": ("oracle", ("--model.init_args.context_source", "oracle")),
+}
 
 # Success rates over all 50 goals of a split. Measured (docs/metaworld.md, 2026-12-02): random
 # 0.007 train / 0.00 test, MIER 0.32 / 0.22 (MIER-wR), oracle 0.94 / 0.78 (0.88 / 0.84 for the
@@ -57,7 +63,6 @@ ORACLE_MARGIN = 0.50  # the oracle-context policy (an upper bound) above the ran
 
 def fit(root: Path, name: str, *extra: str) -> subprocess.Popen:
     """A ``fit`` of the learning-check command in its own process, logging to root/name/s0."""
-    assert name != "mier"  # the CLI reads that logger name as "the family's"
     command = [
         sys.executable, "-m", "mier_pl", "fit", "--config", str(CONFIG), *FIT_ARGS,
         "--model.init_args.collect.max_env_steps", str(ENV_STEPS),
@@ -66,8 +71,8 @@ def fit(root: Path, name: str, *extra: str) -> subprocess.Popen:
         "--trainer.logger.init_args.version", "s0",
         *extra,
     ]  # fmt: skip
-    log = open(root / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT)
+    with open(root / f"{name}.log", "w") as log:  # the child keeps its own copy of the file
+        return subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT)
 
 
 def random_success(split: str, seeds: tuple[int, ...] = (0, 1, 2)) -> float:
@@ -86,19 +91,14 @@ def random_success(split: str, seeds: tuple[int, ...] = (0, 1, 2)) -> float:
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory) -> dict[str, dict]:
     root = tmp_path_factory.mktemp("ml1_reach")
-    # "mier" as a logger name means "the family" to the CLI: MIER's run is "adapted"
-    dirs = {"mier": "adapted", "oracle": "oracle"}
-    runs = {"mier": fit(root, "adapted"), "oracle": fit(root, "oracle", *ORACLE)}
+    runs = {name: fit(root, log_name, *extra) for name, (log_name, extra) in RUNS.items()}
     for name, process in runs.items():
-        assert process.wait() == 0, (root / f"{dirs[name]}.log").read_text()[-3000:]
-    out = {name: evaluate_run(root / dirs[name] / "s0", 1, ADAPT_STEPS) for name in runs}
+        assert process.wait() == 0, (root / f"{RUNS[name][0]}.log").read_text()[-3000:]
+    out = {name: evaluate_run(root / RUNS[name][0] / "s0", 1, ADAPT_STEPS) for name in runs}
     out["random"] = {split: {"success": random_success(split)} for split in ("train", "test")}
     for name in runs:
         assert out[name]["env_steps"] >= ENV_STEPS  # the same samples on both sides
     return out
-
-
-ORACLE = ("--model.init_args.context_source", "oracle")
 
 
 def rates(measured: dict[str, dict]) -> dict[str, tuple[float, float]]:
