@@ -160,3 +160,75 @@ def _damaged(path: Path, err: Exception) -> CheckpointError:
         "it was cut off while being written or copied. Use an intact copy, or rerun the fit "
         "that wrote it",
     )
+
+
+# A fit checkpoint without any of these cannot continue the run it was written by: Lightning
+# would silently start the missing part afresh (a new replay, step counters at zero).
+FIT_PARTS = ("state_dict", "optimizer_states", "loops", "epoch", "global_step", "ReplayDataModule")
+_FINITE = ("state_dict", "optimizer_states", "ReplayDataModule")
+
+
+def check_intact(checkpoint: dict[str, Any], path: str | os.PathLike, parts=FIT_PARTS) -> None:
+    """Raise :class:`CheckpointError` naming what is wrong unless ``checkpoint`` holds every
+    one of ``parts`` (the replay with its collector), its replay tensors agree in shape, its
+    counters are non-negative and consistent, and every floating-point tensor is finite.
+
+    A file that fails any of these was damaged or assembled by hand; resuming it would train
+    on a fresh replay, restart the env-step count, or stop later blaming the learning rate.
+    """
+    missing = [p for p in parts if p not in checkpoint]
+    data = checkpoint.get("ReplayDataModule")
+    if "ReplayDataModule" in parts and not missing:
+        missing = [f"ReplayDataModule.{k}" for k in ("replay", "collector") if k not in data]
+    if missing:
+        _refuse(path, f"lacks {', '.join(missing)} (a partial checkpoint)")
+    for key in ("epoch", "global_step"):
+        if key in checkpoint and int(checkpoint[key]) < 0:
+            _refuse(path, f"has a negative {key} ({checkpoint[key]})")
+    replay = (data or {}).get("replay")
+    if replay is not None:
+        _check_replay(replay, (data or {}).get("collector") or {}, path)
+    # Weights, optimiser moments and replay; callbacks' state legitimately holds infinities
+    # (ModelCheckpoint's kth_value starts at inf).
+    learned = {k: checkpoint[k] for k in _FINITE if k in checkpoint}
+    for where, tensor in _tensors(learned, ""):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            bad = int((~torch.isfinite(tensor)).sum())
+            _refuse(path, f"holds {bad} non-finite value(s) in {where}")
+
+
+def _check_replay(replay: dict[str, Any], collector: dict[str, Any], path) -> None:
+    rows = {k: tuple(v.shape[:2]) for k, v in replay.items() if k.endswith("obs") or k == "rew"}
+    if len(set(rows.values())) > 1:
+        _refuse(path, f"has replay tensors of different shapes ({rows})")
+    counters = {k: replay[k] for k in ("added", "pre_added", "pre_first") if k in replay}
+    for name, value in counters.items():
+        if bool((value < 0).any()):
+            _refuse(path, f"has negative replay counters in {name}")
+    steps = collector.get("env_steps")
+    if steps is not None and "added" in replay and int(replay["added"].sum()) > int(steps):
+        _refuse(
+            path,
+            f"holds {int(replay['added'].sum())} replay transitions but counts only {int(steps)} "
+            "env steps",
+        )
+
+
+def _tensors(value: Any, where: str):
+    """``(dotted key, tensor)`` for every tensor nested in dicts and lists of ``value``."""
+    if isinstance(value, torch.Tensor):
+        yield where, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _tensors(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            yield from _tensors(v, f"{where}[{i}]")
+
+
+def _refuse(path, problem: str) -> None:
+    raise CheckpointError(
+        errno.EINVAL,
+        f"checkpoint {path} {problem}: it is damaged and cannot be resumed; use an intact "
+        "last.ckpt of the run (or rerun the fit that wrote it)",
+    )

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from mier_pl.data.algorithm import Adapt, Policy, collect_epoch, evaluate, explore, random_policy
 from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.data.checkpoint_io import FIT_PARTS, check_intact
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.rollout import Collector
 from mier_pl.envs.base import describe_task
@@ -270,6 +271,12 @@ class MetaTrainingModule(PlainHookName, pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         dm = self.trainer.datamodule if self._trainer is not None else None
+        path = (self.trainer.ckpt_path if self._trainer is not None else None) or "(in memory)"
+        # A fit without the data module (a weights-only use) needs no replay in the file.
+        parts = (
+            FIT_PARTS if dm is not None else tuple(p for p in FIT_PARTS if p != "ReplayDataModule")
+        )
+        check_intact(checkpoint, path, parts)
         if dm is not None:
             check_checkpoint_family(checkpoint, dm.family, dm.obs_dim, dm.act_dim)
 
