@@ -289,7 +289,8 @@ class ReplayDataModule(pl.LightningDataModule):
             self._pending_state = state  # restored in setup(), once the device is known
             return
         saved_world = int(state.get("world_size", 1))
-        if saved_world != self.world_size and self.world_size > 1:
+        # Fewer ranks would drop the other ranks' replay (and their env steps) without a word.
+        if saved_world != self.world_size:
             raise ValueError(
                 f"the checkpoint holds the replay of {saved_world} rank(s) but this run has "
                 f"{self.world_size}; resume with the same --trainer.devices × --trainer.num_nodes "
