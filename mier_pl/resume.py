@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 
 # Settings that fix a parameter's or the replay's shape: a checkpoint differing in any of them
@@ -36,7 +38,7 @@ SHAPE_KEYS = (
     "data.capacity",
 )
 # Derived from the family (linked at instantiation); the family check covers them.
-_LINKED = ("obs_dim", "act_dim", "reward_only")
+_LINKED = ("obs_dim", "act_dim", "reward_only", "task_encoding_dim")
 
 
 def _import(class_path: str) -> Any:
@@ -179,14 +181,36 @@ def describe(diff: Mapping[str, tuple]) -> str:
     )
 
 
+_LAST = re.compile(r"last(-v\d+)?\.ckpt")
+
+
+def progress(path: Path) -> tuple[int, int]:
+    """``(global step, epoch)`` a checkpoint was saved at; ``(-1, -1)`` for an unreadable one
+    (reading it for real then says what is wrong with it)."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return int(saved.get("global_step", -1)), int(saved.get("epoch", -1))
+    except Exception:
+        return -1, -1
+
+
 def last_checkpoints(run_root: Path, dirpath: str | None) -> list[Path]:
-    """``last.ckpt`` files ``--ckpt_path last`` may mean, newest first: in ``--checkpoint.dirpath``
-    when one is given (where the run wrote), else in ``run_root/version_*/checkpoints/``."""
-    if dirpath:
-        found: Iterable[Path] = Path(dirpath).glob("last*.ckpt")
-    else:
-        found = run_root.glob("version_*/checkpoints/last.ckpt")
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+    """The checkpoint ``--ckpt_path last`` may mean in each run, newest run first: in
+    ``--checkpoint.dirpath`` when one is given (where the run wrote), else in
+    ``run_root/version_*/checkpoints/``. Within a run it is the ``last*.ckpt`` with the most
+    progress: a run moved or copied before this version wrote ``last-v1.ckpt`` beside an older
+    ``last.ckpt``, and resuming the older one redid epochs already in ``metrics.csv``."""
+    dirs: Iterable[Path] = [Path(dirpath)] if dirpath else run_root.glob("version_*/checkpoints")
+    found = []
+    for directory in dirs:
+        files = [p for p in directory.glob("last*.ckpt") if _LAST.fullmatch(p.name)]
+        if files:
+            found.append(max(files, key=lambda p: (progress(p), p.stat().st_mtime)))
+    return sorted(
+        found,
+        key=lambda p: max(f.stat().st_mtime for f in p.parent.glob("last*.ckpt")),
+        reverse=True,
+    )
 
 
 def run_dir_of(ckpt: Path, run_root: Path, dirpath: str | None) -> Path | None:
