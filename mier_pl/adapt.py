@@ -29,6 +29,8 @@ import logging
 import math
 import os
 import re
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,10 +40,11 @@ import torch
 from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from mier_pl.callbacks.relabel import RelabelCallback
 from mier_pl.data.buffer import MultiTaskReplay
-from mier_pl.data.checkpoint_io import AtomicCheckpointIO, read_checkpoint
+from mier_pl.data.checkpoint_io import AtomicCheckpointIO, check_intact, read_checkpoint
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.relabel import AdaptConfig
 from mier_pl.data.rollout import Collector
@@ -118,6 +121,7 @@ def check_adapt_checkpoint(
             f"transitions; pass the last.ckpt that `fit` wrote for a {family} run "
             f"(lightning_logs/{family}/version_<n>/checkpoints/last.ckpt), not a weights-only file"
         )
+    check_intact(checkpoint, path, parts=("state_dict", "ReplayDataModule"))
 
 
 def parse_tasks(spec: str | int | None, num_test_tasks: int, family: str) -> list[int]:
@@ -127,8 +131,13 @@ def parse_tasks(spec: str | int | None, num_test_tasks: int, family: str) -> lis
             f"family {family!r} has no test tasks, and adapt runs on test tasks (spec §6); "
             "pick a family with test tasks (README, Task families)"
         )
-    if spec is None or spec == "":
+    if spec is None:
         return list(range(num_test_tasks))
+    if not str(spec).strip():  # `--tasks ''` (an unset shell variable) is no task, not all
+        raise ValueError(
+            f"--tasks {spec!r} names no test task; pass indices like 0,3,7, or leave --tasks "
+            f"out to adapt to all {num_test_tasks}"
+        )
     try:
         ids = [int(s) for s in str(spec).split(",") if s.strip()]
     except ValueError:
@@ -163,10 +172,20 @@ def run_record(ckpt_path: str | Path, family: str, settings: AdaptConfig) -> dic
 
 def check_resume(run_dir: str | Path, record: dict[str, Any]) -> None:
     """Raise ``ValueError`` naming every difference when ``run_dir`` was started with another
-    checkpoint, family or settings than ``record`` (a run without a record has nothing to check)."""
+    checkpoint, family or settings than ``record``, or is not an adapt run at all (a ``fit``
+    run, whose ``metrics.csv`` and configs an adapt would otherwise overwrite)."""
     path = Path(run_dir) / RUN_RECORD
-    if not path.is_file():
-        return
+    if not path.is_file() or (Path(run_dir) / "checkpoints").is_dir():
+        raise ValueError(
+            f"--resume {run_dir} is not an adapt run (no {RUN_RECORD}"
+            + (
+                "; it holds checkpoints/, as a fit run does"
+                if (Path(run_dir) / "checkpoints").is_dir()
+                else ""
+            )
+            + f"); pass lightning_logs/{record['family']}/adapt_<n>, or leave --resume out to "
+            "start a new adapt run"
+        )
     saved = json.loads(path.read_text())
     diffs = []
     if saved.get("family") != record["family"]:
@@ -199,6 +218,36 @@ def next_run_version(root: str | Path) -> str:
         if (m := re.fullmatch(r"adapt_(\d+)", p.name))
     ]
     return f"adapt_{max(taken, default=-1) + 1}"
+
+
+class AdaptInterrupted(Exception):
+    """SIGTERM or SIGINT stopped ``adapt`` at test task ``task``; finished tasks are on disk."""
+
+    def __init__(self, signum: int, run_dir: Path, task: int) -> None:
+        super().__init__(f"{signal.Signals(signum).name} at test task {task}")
+        self.signum, self.run_dir, self.task = signum, run_dir, task
+
+
+class _SigtermFlag(contextlib.AbstractContextManager):
+    """Note a SIGTERM instead of dying at once: inside a task Lightning's handler (which calls
+    this one too) stops the task's Trainer after its current batch; between tasks the loop
+    stops before the next one. Either way ``adapt`` exits through :class:`AdaptInterrupted`."""
+
+    def __init__(self) -> None:
+        self.received = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _SigtermFlag:
+        if threading.current_thread() is threading.main_thread():  # signals are main-thread only
+            self._previous = signal.signal(signal.SIGTERM, self._note)
+        return self
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.received = True
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
 
 
 @contextlib.contextmanager
@@ -274,7 +323,61 @@ class MIERTrainer(Trainer):
             (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
         results = AdaptResults(dm.family, str(ckpt_path), settings.as_dict(), method=method)
         base_seed = int(os.environ.get("PL_GLOBAL_SEED", 0))
+        self._current_task = task_ids[0]
+        with _SigtermFlag() as sigterm:
+            try:
+                self._adapt_tasks(
+                    model,
+                    dm,
+                    source,
+                    settings,
+                    task_ids,
+                    run_dir,
+                    results,
+                    method,
+                    base_seed,
+                    resume,
+                    videos,
+                    sigterm,
+                )
+            except (KeyboardInterrupt, SystemExit) as err:  # Lightning exits 1 after Ctrl-C
+                got = (
+                    signal.SIGTERM
+                    if sigterm.received or isinstance(err, SIGTERMException)
+                    else signal.SIGINT
+                )
+                raise AdaptInterrupted(got, run_dir, self._current_task) from None
+        if resume:  # tasks finished by earlier calls with other --tasks stay in the results
+            have = {t.task for t in results.tasks}
+            for done in sorted(run_dir.glob(f"task_*/{TASK_RESULT}")):
+                task = load_task(done.read_text())
+                if task.task not in have:
+                    results.tasks.append(task)
+            results.tasks.sort(key=lambda t: t.task)
+        os.environ["PL_GLOBAL_SEED"] = str(base_seed)  # the per-task seeding changed it
+        self._report(results, run_dir)
+        return results
+
+    def _adapt_tasks(
+        self,
+        model: MIERModule | PEARLModule,
+        dm: ReplayDataModule,
+        source: MultiTaskReplay,
+        settings: AdaptConfig,
+        task_ids: list[int],
+        run_dir: Path,
+        results: AdaptResults,
+        method: str,
+        base_seed: int,
+        resume: str | None,
+        videos: bool,
+        sigterm: _SigtermFlag,
+    ) -> None:
+        """Each task of ``task_ids`` in turn, a finished one (on a resume) read back."""
         for i in task_ids:
+            self._current_task = i
+            if sigterm.received:
+                raise SIGTERMException
             task_dir = run_dir / f"task_{i:02d}"
             done = task_dir / TASK_RESULT
             if resume and done.is_file():
@@ -296,9 +399,6 @@ class MIERTrainer(Trainer):
             )
             if result.model_fallback:
                 rank_zero_warn(f"{dm.family} test task {i}: {result.model_report}")
-        os.environ["PL_GLOBAL_SEED"] = str(base_seed)  # the per-task seeding changed it
-        self._report(results, run_dir)
-        return results
 
     # ------------------------------------------------------------- per task
     def _pearl_task(

@@ -12,6 +12,9 @@ experience relabeling, Algorithm 2; :mod:`mier_pl.adapt`). Every parser has the 
 from __future__ import annotations
 
 import os
+import shlex
+import signal
+import sys
 import warnings
 from pathlib import Path
 
@@ -22,21 +25,29 @@ from pytorch_lightning.accelerators import AcceleratorRegistry, MPSAccelerator
 from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins.io import CheckpointIO
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from mier_pl import resume as runs
+from mier_pl import runlock
 from mier_pl.adapt import (
+    RUN_RECORD,
+    AdaptInterrupted,
     MIERTrainer,
     adapt_kwargs,
     check_adapt_checkpoint,
     check_resume,
     missing_checkpoint_message,
-    next_run_version,
     parse_tasks,
     run_record,
 )
 from mier_pl.callbacks.checkpoint import LastCheckpoint
 from mier_pl.callbacks.resume import ConfiguredOptimizerSettings
-from mier_pl.data.checkpoint_io import AtomicCheckpointIO, CheckpointError, read_checkpoint
+from mier_pl.data.checkpoint_io import (
+    AtomicCheckpointIO,
+    CheckpointError,
+    check_intact,
+    read_checkpoint,
+)
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.relabel import AdaptConfig
 from mier_pl.envs import family_class
@@ -49,9 +60,19 @@ from mier_pl.parser import MIERArgumentParser
 from mier_pl.precision import Precision
 from mier_pl.ranges import PositiveInt
 
+# Rank 0's choice of a new run's version_<n>, for the ranks Lightning launches after it (they
+# parse the same command but must not pick the next free number, which rank 0 just took).
+_VERSION_ENV = "MIER_PL_RUN_VERSION"
+
 
 class MIERCLI(LightningCLI):
     """LightningCLI with ``omegaconf+`` configs, linked dims, checkpoint checks and ``adapt``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        given = kwargs.get("args")
+        # The command as typed, for the resume command an interrupted run prints.
+        self._argv = [str(a) for a in given] if given is not None else sys.argv[1:]
+        super().__init__(*args, **kwargs)
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -96,6 +117,10 @@ class MIERCLI(LightningCLI):
                 "checkpoint.save_top_k": 0,
                 "checkpoint.every_n_epochs": 1,
                 "checkpoint.save_on_train_epoch_end": True,
+                # One last.ckpt per run: a resume whose stored dirpath differs (a moved or
+                # copied run) would otherwise write last-v1.ckpt beside it, which
+                # --ckpt_path last then had to choose between.
+                "checkpoint.enable_version_counter": False,
             }
         )
 
@@ -127,6 +152,7 @@ class MIERCLI(LightningCLI):
         if self.subcommand == "adapt":
             self._check_adapt(cfg, logger)
             return
+        refuse_empty_budget(cfg.trainer)
         set_multi_device_strategy(cfg.trainer)
         ckpt = cfg.get("ckpt_path")
         if ckpt == "last" and tb is not None:
@@ -140,6 +166,11 @@ class MIERCLI(LightningCLI):
                     "--ckpt_path last to resume the newest run of this config"
                 )
             checkpoint = self._read_checkpoint(path)
+            try:  # parts, shapes, counters, finiteness: a damaged file stops here, not later
+                check_intact(checkpoint, path)
+            except CheckpointError as err:
+                raise SystemExit(f"error: {err}") from None
+            check_world_size(checkpoint, cfg.trainer, path)
             data = ReplayDataModule(family=cfg.data.family, family_seed=cfg.data.family_seed)
             try:
                 check_checkpoint_family(
@@ -153,6 +184,35 @@ class MIERCLI(LightningCLI):
                 raise SystemExit(f"error: {err}") from None
             if changed:
                 print(f"resume: this config changes {runs.describe(changed)}")
+        if tb is not None:
+            self._claim_run(tb, "version_")
+
+    def _claim_run(self, tb, prefix: str) -> None:
+        """Fix the run directory the logger writes (a new one is created now, so two runs
+        started together never share it) and hold its lock (:mod:`mier_pl.runlock`)."""
+        args = tb.init_args
+        root = Path(args["save_dir"], args.get("name") or "")
+        version = args.get("version")
+        if version is None and not runlock._is_first_process():
+            version = os.environ.get(_VERSION_ENV)
+            if version is not None:
+                args["version"] = int(version) if version.isdigit() else version
+            return
+        if version is None:
+            run = runlock.new_run_dir(root, prefix)
+            number = run.name.removeprefix(prefix)
+            args["version"] = int(number) if prefix == "version_" else run.name
+            os.environ[_VERSION_ENV] = str(args["version"])
+        else:
+            run = root / (version if isinstance(version, str) else f"version_{version}")
+        if self.subcommand == "fit":
+            fix = (
+                "wait for it to finish or stop it; to train beside it, start a new run "
+                "(without --ckpt_path, or another --trainer.logger.init_args.version)"
+            )
+        else:
+            fix = "wait for it to finish or stop it, or leave --resume out to start a new adapt run"
+        runlock.hold(run, fix)
 
     def _resolve_last(self, cfg, tb) -> str | None:
         """``--ckpt_path last`` (:func:`mier_pl.resume.find_last`); the resumed run keeps
@@ -205,6 +265,11 @@ class MIERCLI(LightningCLI):
                 f"error: --resume {resume} is not a directory; "
                 f"pass lightning_logs/{cfg.data.family}/adapt_<n>"
             )
+        if resume and not (Path(resume) / RUN_RECORD).is_file():  # cheap, before hashing
+            try:
+                check_resume(resume, {"family": cfg.data.family})
+            except ValueError as err:
+                raise SystemExit(f"error: {err}") from None
         if resume:
             settings = adapt_kwargs(cfg)["settings"]
             try:
@@ -219,9 +284,8 @@ class MIERCLI(LightningCLI):
                     run = Path(resume)
                     args["save_dir"], args["name"] = str(run.parent.parent), run.parent.name
                     args["version"] = run.name
-                elif args.get("version") is None:
-                    root = Path(args.get("save_dir") or "lightning_logs", args["name"])
-                    args["version"] = next_run_version(root)
+                args["save_dir"] = args.get("save_dir") or "lightning_logs"
+                self._claim_run(item, "adapt_")
 
     def before_adapt(self) -> None:
         logger = self.trainer.logger
@@ -237,6 +301,59 @@ class MIERCLI(LightningCLI):
     def adapt(self, **kwargs):
         """Run ``MIERTrainer.adapt`` with the config's ``adapt:`` settings."""
         return self.trainer.adapt(**kwargs, **adapt_kwargs(self.config_init["adapt"]))
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        """Run it; a SIGTERM or SIGINT exits non-zero (128 + the signal, as a shell reports a
+        killed process) after naming the checkpoint and the command that resumes. Lightning
+        alone exits 0 on SIGTERM, so `fit && adapt` and schedulers took a stopped run for a
+        finished one."""
+        try:
+            super()._run_subcommand(subcommand)
+        except AdaptInterrupted as err:
+            task = err.run_dir / f"task_{err.task:02d}" / "checkpoints" / "last.ckpt"
+            where = f"; task {err.task}'s last epoch is in {task}" if task.is_file() else ""
+            self._stopped(
+                err.signum,
+                f"finished tasks are in {err.run_dir}/task_<i>/result.json{where}",
+                {"--resume": str(err.run_dir)},
+            )
+        except (SystemExit, KeyboardInterrupt) as err:
+            trainer = getattr(self, "trainer", None)
+            if isinstance(err, SIGTERMException):
+                signum = signal.SIGTERM
+            elif isinstance(err, KeyboardInterrupt) or (
+                trainer is not None and trainer.interrupted and err.code == 1
+            ):
+                signum = signal.SIGINT  # Lightning turns Ctrl-C into exit 1 with no word
+            else:
+                raise
+            self._stopped_fit(signum)
+
+    def _stopped_fit(self, signum: int) -> None:
+        trainer = self.trainer
+        callback = trainer.checkpoint_callback
+        ckpt = None
+        if callback is not None and callback.dirpath:
+            ckpt = Path(callback.last_model_path or Path(callback.dirpath, "last.ckpt"))
+        if ckpt is None or not ckpt.is_file():
+            return self._stopped(signum, "no checkpoint was written yet", {})
+        options = {"--ckpt_path": str(ckpt)}
+        if isinstance(trainer.logger, TensorBoardCSVLogger):  # resume into this run directory
+            options["--trainer.logger.init_args.version"] = str(trainer.logger.version)
+        epoch = self._read_checkpoint(ckpt).get("epoch", "?")
+        self._stopped(signum, f"its last checkpoint is {ckpt} (epoch {epoch})", options)
+
+    def _stopped(self, signum: int, state: str, options: dict[str, str]) -> None:
+        if self.trainer is None or self.trainer.is_global_zero:
+            command = shlex.join(
+                ["python", "-m", "mier_pl", *runlock.with_options(self._argv, options)]
+            )
+            name = signal.Signals(signum).name
+            sys.stderr.write(
+                f"{self.subcommand} stopped by {name}: {state}; resume with: {command}\n"
+            )
+            sys.stderr.flush()
+        raise SystemExit(128 + signum)
 
     def after_fit(self) -> None:
         trainer = self.trainer
@@ -294,6 +411,33 @@ class MIERCLI(LightningCLI):
         if not any(isinstance(p, CheckpointIO) for p in plugins):
             config = {**config, "plugins": [*plugins, AtomicCheckpointIO()]}
         return super()._instantiate_trainer(config, callbacks)
+
+
+def refuse_empty_budget(trainer) -> None:
+    """Refuse trainer flags under which ``fit`` trains nothing: it used to report "fit done
+    after epoch -1" and write no checkpoint."""
+    for key in ("max_epochs", "max_steps", "limit_train_batches"):
+        value = trainer.get(key)
+        if value is not None and not isinstance(value, bool) and value == 0:
+            raise SystemExit(
+                f"error: --trainer.{key} {value} trains nothing (no epoch, no checkpoint); "
+                f"pass a positive --trainer.{key}, or leave it out for the config's schedule"
+            )
+
+
+def check_world_size(checkpoint: dict, trainer, path: Path) -> None:
+    """Refuse resuming a checkpoint of N ranks with another number: each rank's replay is its
+    own (rank 0's in the checkpoint, the others' in replay_rank<k>.pt), and fewer ranks would
+    drop some with their env steps."""
+    saved = int((checkpoint.get("ReplayDataModule") or {}).get("world_size", 1))
+    env_world = int(os.environ.get("WORLD_SIZE", "1"))
+    now = env_world if env_world > 1 else (trainer.get("num_nodes") or 1) * _devices_used(trainer)
+    if saved != now:
+        raise SystemExit(
+            f"error: checkpoint {path} holds the replay of {saved} rank(s) but this run would "
+            f"have {now}; resume with --trainer.devices × --trainer.num_nodes = {saved} (and the "
+            "run's --trainer.accelerator), or every rank's replay but rank 0's would be lost"
+        )
 
 
 # Each training step makes four backward passes (model, critic, actor, α), each touching a part
