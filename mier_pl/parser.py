@@ -25,6 +25,12 @@ _KEY = re.compile(r'^(\s*)(?:- )?Parser key "([^"]+)":')
 _CLASS = re.compile(r"^(\s*)- Problem with given class_path '([^']+)':")
 _NOT_ACCEPTED = re.compile(r"Option '([^']+)' is not accepted")
 _GIVEN = re.compile(r"^\s*Given value: (.*)$")
+_UNRECOGNIZED = re.compile(r"^\s*(?:error: )?[Uu]nrecognized arguments: --([^\s=]+)[= ]?(.*)$")
+_NOT_OF_TYPE = re.compile(r"^\s*Not of type (\S+): (.*)$")
+_EXPECTED = re.compile(r"^\s*- Expected a <class '(?:[\w.]+\.)?(\w+)'>")
+_NESTED_ARG = re.compile(r"NestedArg\(key='[^']*', val='(.*)'\)$")
+_QUOTED = re.compile(r"'([^']*)'\s*$")
+HELP = "see --help or --print_config for the accepted options"
 
 
 def _is_dataclass_path(class_path: str) -> bool:
@@ -56,8 +62,16 @@ def _key_path(lines: list[str], index: int) -> tuple[str, str | None]:
     return ".".join(parts), inner_class
 
 
+def _given(lines: list[str]) -> str | None:
+    given = next((g.group(1) for ln in lines if (g := _GIVEN.match(ln))), None)
+    if given is not None and (nested := _NESTED_ARG.match(given)):
+        return nested.group(1)
+    return given
+
+
 def condense(message: str) -> str | None:
-    """One line for an out-of-range value or an option a (later-selected) class lacks."""
+    """One line for an out-of-range value, an option a (later-selected) class lacks, an
+    unknown option or a value of the wrong type, naming the key, the value and the fix."""
     lines = message.splitlines()
     for i, line in enumerate(lines):
         key, inner_class = _key_path(lines, i)
@@ -75,7 +89,41 @@ def condense(message: str) -> str | None:
                 "after the configs that set this option: a later class_path drops the settings "
                 "the new class lacks, a later setting is checked against the class already chosen"
             )
-    return None
+        if match := _UNRECOGNIZED.match(line):
+            option = f"{key}.{match.group(1)}" if key else match.group(1)
+            value = match.group(2).strip()
+            owner = f"{inner_class.rsplit('.', 1)[-1]} has" if inner_class else "there is"
+            return (
+                f"--{option} {value}: {owner} no option {match.group(1)!r}; check its spelling "
+                f"({HELP})"
+            ).replace(" :", ":")
+        if match := _NOT_OF_TYPE.match(line):
+            kind, detail = match.groups()
+            quoted = _QUOTED.search(detail)
+            value = quoted.group(1) if quoted else _given(lines[i:]) or "?"
+            return f"--{key} {value} is not a {kind} ({detail}); {_fix(kind, value)}"
+    return _wrong_union_type(lines)
+
+
+def _fix(kind: str, value: str) -> str:
+    if "Int" in kind or kind == "int":
+        return f"pass a whole number ({HELP})" + (
+            f"; write {value!r} without an exponent or a point" if value[:1].isdigit() else ""
+        )
+    return f"pass a {kind} ({HELP})"
+
+
+def _wrong_union_type(lines: list[str]) -> str | None:
+    """``Parser key "k"`` whose every alternative is ``Expected a <class 'T'>``: the value is
+    none of the types (``--trainer.max_epochs x``)."""
+    match = _KEY.match(lines[0]) if lines else None
+    given = _given(lines)
+    kinds = [m.group(1) for ln in lines if (m := _EXPECTED.match(ln))]
+    errors = [ln for ln in lines if ln.strip().startswith("- ")]
+    if match is None or given is None or not kinds or len(kinds) != len(errors):
+        return None
+    allowed = " or ".join("null" if k == "NoneType" else k for k in kinds)
+    return f"--{match.group(2)} {given} is not a value of type {allowed}; pass one ({HELP})"
 
 
 class MIERArgumentParser(LightningArgumentParser):
@@ -94,6 +142,20 @@ class MIERArgumentParser(LightningArgumentParser):
                 self._fail(f"config file {cfg_path} is not valid YAML{where}: {err.problem}")
             except yaml.YAMLError as err:
                 self._fail(f"config file {cfg_path} is not valid YAML: {err}")
+            with open(path) as f:
+                content = yaml.safe_load(f)
+            if not isinstance(content, dict):  # jsonargparse: "Unexpected config", unnamed
+                what = (
+                    "is empty"
+                    if content is None
+                    else "holds a list"
+                    if isinstance(content, list)
+                    else f"holds the single value {content!r}"
+                )
+                self._fail(
+                    f"config file {cfg_path} {what}, not a mapping of settings; write it as "
+                    "`key: value` lines, e.g. `trainer: {max_epochs: 10}` (see conf/debug.yaml)"
+                )
         return super().parse_path(cfg_path, *args, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
