@@ -29,6 +29,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from mier_pl.report import refuse_duplicates
+
 TRAIN_KEY = "eval/train_return"
 TEST_KEYS = ("eval/test_return_mier_wr", "eval/test_return_oracle", "eval/test_return_pearl")
 SUCCESS = {"eval/train_return": "eval/train_success"} | {
@@ -212,12 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> list[dict[str, str]]:
     args = build_parser().parse_args(argv)
-    variants = []
+    specs = []
     for spec in args.variants:
         name, sep, directory = spec.rpartition("=")  # a name may hold "=", a path rarely
         if not sep or not name or not directory:
             raise SystemExit(f"error: {spec!r}: write each variant as NAME=DIR")
-        variants.append(read_variant(name, Path(directory), args.adapt_dir))
+        if name in (n for n, _ in specs):  # two rows of one name cannot be told apart
+            raise SystemExit(f"error: variant name {name!r} is given twice; name each once")
+        specs.append((name, Path(directory)))
+    refuse_duplicates([d for _, d in specs], "variant directory")
+    variants = [read_variant(name, directory, args.adapt_dir) for name, directory in specs]
     rows = table_rows(variants)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out.with_suffix(".csv"), "w", newline="") as f:

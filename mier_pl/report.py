@@ -129,10 +129,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def refuse_duplicates(paths: list[Path], what: str) -> None:
+    """Exit in one line when two of ``paths`` are one directory (by its resolved path): a run
+    given twice counts as two seeds and shrinks the std (``report RUN RUN``: "std 0.00")."""
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        real = Path(path).resolve()
+        if real in seen:
+            raise SystemExit(
+                f"error: {what} {path} is given twice"
+                + (f" (as {seen[real]})" if str(seen[real]) != str(path) else "")
+                + "; each run counts once, so pass it once"
+            )
+        seen[real] = path
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if bool(args.runs) == bool(args.adapt):
         raise SystemExit("error: pass fit run directories, or --adapt with adapt run directories")
+    refuse_duplicates(args.runs or args.adapt, "run")
     try:
         report_methods(args) if args.adapt else report(args)
     except (FileNotFoundError, ValueError) as err:
