@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from mier_pl import runlock
+from mier_pl.adapt import RUN_RECORD
 from mier_pl.envs import make_env
 from mier_pl.report import epoch_series
 
@@ -205,7 +207,7 @@ def run_job(job: Job, log: Path) -> dict:
         )
         if not (test_done.is_file() and (job.run / "test.done").is_file()):
             command = list(job.test)
-            if job.method.test == "adapt" and (job.run / "adapt").is_dir():
+            if job.method.test == "adapt" and (job.run / "adapt" / RUN_RECORD).is_file():
                 command += ["--resume", str(job.run / "adapt")]
             record["seconds"]["test"] = _call(command, out)
             (job.run / "test.done").touch()
@@ -432,13 +434,32 @@ def _curve(run: Path, key: str) -> tuple[list[float], list[float]]:
 
 
 # --------------------------------------------------------------------- main
+class _Once(argparse.Action):
+    """``--config`` given a second time is refused: argparse kept the last silently, so
+    ``--config conf/point_rotated.yaml --config conf/debug.yaml`` ran without its family."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        first = getattr(namespace, self.dest, None)
+        if first is not None:
+            raise SystemExit(
+                f"error: --config is given twice ({first}, {values}); give the family config "
+                f"once and each overlay with --overlay, e.g. --config {first} --overlay {values}"
+            )
+        setattr(namespace, self.dest, values)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--config", required=True, help="the family config, conf/<family>.yaml")
+    parser.add_argument(
+        "--config",
+        required=True,
+        action=_Once,
+        help="the family config, conf/<family>.yaml (once; overlays go in --overlay)",
+    )
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument(
         "--methods", default="mier,oracle", help=f"comma-separated, of {', '.join(METHODS)}"
@@ -479,10 +500,11 @@ def main(argv: list[str] | None = None) -> dict | None:
     if not Path(args.config).is_file():
         raise SystemExit(f"error: config {args.config} does not exist; pass conf/<family>.yaml")
     try:
-        args.seeds = [int(s) for s in str(args.seeds).split(",")]
+        # once each: a seed or method given twice would be two writers on one run directory
+        args.seeds = list(dict.fromkeys(int(s) for s in str(args.seeds).split(",")))
     except ValueError:
         raise SystemExit(f"error: --seeds takes integers like 0,1,2; got {args.seeds!r}") from None
-    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    args.methods = list(dict.fromkeys(m.strip() for m in args.methods.split(",") if m.strip()))
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         raise SystemExit(f"error: unknown method {unknown}; choose from {', '.join(METHODS)}")
@@ -501,6 +523,12 @@ def main(argv: list[str] | None = None) -> dict | None:
         return None
     for job in jobs:
         check_record(job)
+    for job in jobs:  # another reproduce on these runs is refused before anything starts
+        runlock.hold(
+            job.run,
+            "wait for that reproduce to finish or stop it, or use another --root",
+            name=".reproduce.lock",
+        )
     root.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(args.jobs) as pool:
