@@ -186,6 +186,8 @@ class MIERCLI(LightningCLI):
                 print(f"resume: this config changes {runs.describe(changed)}")
         if tb is not None:
             self._claim_run(tb, "version_")
+        if notice := self.__dict__.pop("_resume_notice", None):
+            print(notice)
 
     def _claim_run(self, tb, prefix: str) -> None:
         """Fix the run directory the logger writes (a new one is created now, so two runs
@@ -227,7 +229,7 @@ class MIERCLI(LightningCLI):
         path, version = found
         if version is not None:
             tb.init_args["version"] = version
-        print(f"resuming from {path}")
+        self._resume_notice = f"resuming from {path}"  # once the run is ours (_claim_run)
         return str(path)
 
     def _parse_ckpt_path(self) -> None:
