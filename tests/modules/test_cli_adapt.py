@@ -5,6 +5,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -345,3 +350,126 @@ def test_posterior_steps_add_the_identified_policys_steps_before_identification(
     assert torch.equal(real.obs, identified.obs)
     # the policy acted with the A steps' φ_T̂, not φ₀ (zeros), from a reset state
     assert context.abs().sum() > 0 and torch.equal(more.obs[0], real.obs[0])
+
+
+def test_resume_takes_only_an_adapt_run(run_cli, checkpoint):
+    fit_run = checkpoint.parents[1]
+    before = sorted(p.name for p in fit_run.iterdir())
+    header = (fit_run / "metrics.csv").read_text().splitlines()[0]
+    with pytest.raises(SystemExit) as exc:
+        _adapt(run_cli, checkpoint, "--tasks", "0", "--resume", fit_run)
+    assert str(exc.value) == (
+        f"error: --resume {fit_run} is not an adapt run (no adapt_run.json; it holds "
+        "checkpoints/, as a fit run does); pass lightning_logs/point-rotated/adapt_<n>, or "
+        "leave --resume out to start a new adapt run"
+    )
+    assert sorted(p.name for p in fit_run.iterdir()) == before  # nothing written into it
+    assert (fit_run / "metrics.csv").read_text().splitlines()[0] == header
+
+
+def test_an_empty_task_list_is_refused_not_taken_as_all(run_cli, checkpoint, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        _adapt(run_cli, checkpoint, "--tasks", "")
+    assert str(exc.value) == (
+        "error: --tasks '' names no test task; pass indices like 0,3,7, or leave --tasks out "
+        "to adapt to all 10"
+    )
+    assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_a_resume_with_other_tasks_keeps_the_finished_ones(run_cli, checkpoint, tmp_path):
+    first = _adapt(run_cli, checkpoint, "--tasks", "0,1", "--adapt.epochs", "1")
+    run = tmp_path / first.trainer.log_dir
+    done = json.loads((run / "results.json").read_text())["tasks"]
+    _adapt(run_cli, checkpoint, "--tasks", "2", "--adapt.epochs", "1", "--resume", run)
+    tasks = json.loads((run / "results.json").read_text())["tasks"]
+    assert [t["task"] for t in tasks] == [0, 1, 2]
+    assert tasks[:2] == done  # read back as they were
+    rows = (run / "results.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:4]] == ["0", "1", "2"]
+
+
+def test_adapt_refuses_a_checkpoint_with_non_finite_weights(run_cli, checkpoint, tmp_path):
+    saved = torch.load(checkpoint, weights_only=True)
+    name, weight = next(iter(saved["state_dict"].items()))
+    weight.view(-1)[:3] = float("nan")
+    torch.save(saved, tmp_path / "nan.ckpt")
+    with pytest.raises(SystemExit) as exc:
+        _adapt(run_cli, tmp_path / "nan.ckpt")
+    assert str(exc.value).startswith(
+        f"error: checkpoint {tmp_path / 'nan.ckpt'} holds 3 non-finite value(s) in "
+        f"state_dict.{name}: it is damaged"
+    )
+
+
+def _adapt_cmd(ckpt: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "mier_pl",
+        "adapt",
+        "--config",
+        str(CONF / "point_rotated.yaml"),
+        "--config",
+        str(DEBUG),
+        "--trainer.enable_progress_bar",
+        "false",
+        "--ckpt_path",
+        str(ckpt),
+        "--adapt.epochs",
+        "1",
+        *extra,
+    ]
+
+
+def test_two_adapts_started_together_get_their_own_runs_and_sigint_names_the_resume(
+    checkpoint, tmp_path
+):
+    """Two real processes: each gets its own adapt_<n> (both took adapt_0 and one crashed on
+    CSV fieldnames); Ctrl-C stops one with exit 130, naming the finished tasks and the exact
+    command, which then finishes the run with every task in its results."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    a = subprocess.Popen(
+        _adapt_cmd(checkpoint, "--tasks", "0,1,2,3,4,5"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    b = subprocess.Popen(
+        _adapt_cmd(checkpoint, "--tasks", "0"),
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _, b_err = b.communicate(timeout=300)
+    assert b.returncode == 0, b_err[-2000:]
+    runs = tmp_path / "lightning_logs" / "point-rotated"
+    deadline = time.time() + 300
+    while a.poll() is None and time.time() < deadline:
+        if len(list(runs.glob("adapt_*/task_*/result.json"))) >= 2:  # b's and a's first
+            break
+        time.sleep(0.2)
+    a.send_signal(signal.SIGINT)
+    _, a_err = a.communicate(timeout=300)
+    assert a.returncode == 128 + signal.SIGINT, a_err[-2000:]
+    assert sorted(p.name for p in runs.iterdir()) == ["adapt_0", "adapt_1"]
+    (a_run,) = [r for r in runs.iterdir() if not (r / "results.json").is_file()]  # stopped
+    stop = next(ln for ln in a_err.splitlines() if ln.startswith("adapt stopped by SIGINT"))
+    assert f"finished tasks are in {a_run.relative_to(tmp_path)}/task_<i>/result.json" in stop
+    command = stop.split("resume with: ", 1)[1].split()
+    assert command[-2] == "--resume"
+    out = subprocess.run(
+        [sys.executable, *command[1:]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    tasks = json.loads((a_run / "results.json").read_text())["tasks"]
+    assert [t["task"] for t in tasks] == [0, 1, 2, 3, 4, 5]
