@@ -98,3 +98,16 @@ def test_success_rates_are_reported_beside_returns(tmp_path):
     assert mier["test success, all tasks re-evaluated"] == "—"  # final_eval.json has none
     assert oracle["train success, all tasks re-evaluated"] == "—"
     assert Image.open(out.with_suffix(".png")).size == (1210, 792)  # two rows of panels
+
+
+def test_a_variant_name_or_directory_given_twice_is_refused(tmp_path):
+    write_run(tmp_path / "mier" / "s0", [-20, -10], [-30, -16])
+    write_run(tmp_path / "pearl" / "s0", [-20, -10], [-30, -16])
+    out = str(tmp_path / "cmp")
+    with pytest.raises(SystemExit) as exc:
+        main([f"a={tmp_path / 'mier'}", f"a={tmp_path / 'pearl'}", "--out", out])
+    assert str(exc.value) == "error: variant name 'a' is given twice; name each once"
+    with pytest.raises(SystemExit) as exc:
+        main([f"a={tmp_path / 'mier'}", f"b={tmp_path / 'mier'}/", "--out", out])
+    assert str(exc.value).startswith(f"error: variant directory {tmp_path / 'mier'} is given twice")
+    assert not (tmp_path / "cmp.csv").exists()

@@ -107,3 +107,19 @@ def test_report_needs_fit_runs_or_adapt_runs(tmp_path):
 
     with pytest.raises(SystemExit, match="--adapt"):
         report_main([])
+
+
+def test_a_run_given_twice_is_refused_not_counted_twice(tmp_path, monkeypatch):
+    _run(tmp_path / "version_0", [-30, -20])
+    _run(tmp_path / "version_1", [-28, -10])
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:  # was "2 runs, std 0.00"
+        main(["version_0", "version_1", "./version_0/"])
+    assert str(exc.value) == (
+        "error: run version_0 is given twice; each run counts once, so pass it once"
+    )
+    with pytest.raises(SystemExit) as exc:
+        main(["--adapt", "version_1", str(tmp_path / "version_1")])
+    assert str(exc.value).startswith(
+        f"error: run {tmp_path / 'version_1'} is given twice (as version_1); "
+    )

@@ -4,13 +4,16 @@ report's numbers, and the env-step budget its budgets rest on."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import mier_pl.reproduce as reproduce
-from tests.conftest import CONF, fit_debug, metric_series, read_metrics
+from tests.conftest import CONF, ROOT, fit_debug, metric_series, read_metrics
 
 DEBUG = ["--config", str(CONF / "point_rotated.yaml"), "--overlay", str(CONF / "debug.yaml")]
 
@@ -116,3 +119,54 @@ def test_env_step_budget_stops_after_the_epoch_that_reaches_it_and_evaluates(run
     rows = read_metrics(Path(cli.trainer.log_dir) / "metrics.csv")
     evals = [int(r["epoch"]) for r in rows if r.get("eval/train_return")]
     assert evals == [1] and len(metric_series(rows, "eval/test_return_mier_wr")) == 1
+
+
+def test_config_given_twice_is_refused_in_one_line(tmp_path):
+    with pytest.raises(SystemExit) as exc:  # argparse kept the last: a run without its family
+        reproduce.main(
+            ["--config", str(CONF / "point_rotated.yaml"), "--config", str(CONF / "debug.yaml")]
+        )
+    assert str(exc.value) == (
+        f"error: --config is given twice ({CONF / 'point_rotated.yaml'}, {CONF / 'debug.yaml'}); "
+        "give the family config once and each overlay with --overlay, e.g. --config "
+        f"{CONF / 'point_rotated.yaml'} --overlay {CONF / 'debug.yaml'}"
+    )
+
+
+def test_seeds_and_methods_given_twice_run_once(capsys, tmp_path):
+    args = [*DEBUG, "--seeds", "0,0,1", "--methods", "mier,mier", "--root", str(tmp_path)]
+    reproduce.main([*args, "--print-commands"])
+    fits = [ln for ln in capsys.readouterr().out.splitlines() if " fit " in ln and "#" not in ln]
+    assert len(fits) == 4  # two seeds of one method, in the list and in the SLURM array
+    assert sum("--trainer.logger.init_args.version s0" in ln for ln in fits) == 2
+
+
+def test_a_second_reproduce_on_the_same_runs_is_refused_before_any_fit(tmp_path):
+    """Two real processes: the first holds its runs' locks, the second is refused naming it."""
+    args = [*DEBUG, "--seeds", "0", "--methods", "mier", "--root", str(tmp_path)]
+    args = reproduce.build_parser().parse_args(args)
+    args.seeds, args.methods = [0], ["mier"]
+    _, (job,) = reproduce.plan(args, [])
+    code = (
+        "import sys, time; from mier_pl import runlock; "
+        "runlock.hold(sys.argv[1], 'x', name='.reproduce.lock'); print('held', flush=True); "
+        "time.sleep(60)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(job.run)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(SystemExit) as exc:
+            reproduce.main([*DEBUG, "--seeds", "0", "--methods", "mier", "--root", str(tmp_path)])
+        assert str(exc.value).startswith(
+            f"error: {job.run.resolve()} is being written by process {holder.pid} "
+        )
+        assert str(exc.value).endswith(
+            "; wait for that reproduce to finish or stop it, or use another --root"
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (job.run / "checkpoints").exists()  # no fit started
