@@ -113,6 +113,17 @@ def test_family_mismatch_raises_naming_both_families():
     assert int(other.buffer.added.sum()) == 0  # nothing was half-loaded
 
 
+def test_a_checkpoint_of_two_ranks_is_refused_by_one_rank_before_anything_loads():
+    """Rank 0's state of a two-rank run: loading it on one rank dropped rank 1's replay."""
+    dm = filled()
+    state = {**dm.state_dict(), "world_size": 2, "global_step": 12, "shard_dir": "nowhere"}
+    single = ReplayDataModule("point-rotated", capacity=200)
+    single.build("cpu")
+    with pytest.raises(ValueError, match=r"replay of 2 rank\(s\) but this run has 1; resume"):
+        single.load_state_dict(state)
+    assert int(single.buffer.added.sum()) == 0 and single.collector.env_steps == 0
+
+
 # ------------------------------------------------------------------ MetaBatchLoader
 def signed_buffer(num_tasks: int = 6) -> MultiTaskReplay:
     """obs = [task, v]: pre-adapt rewards v > 0, post-adapt v < 0."""

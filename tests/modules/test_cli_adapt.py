@@ -473,3 +473,31 @@ def test_two_adapts_started_together_get_their_own_runs_and_sigint_names_the_res
     assert out.returncode == 0, out.stderr[-2000:]
     tasks = json.loads((a_run / "results.json").read_text())["tasks"]
     assert [t["task"] for t in tasks] == [0, 1, 2, 3, 4, 5]
+
+
+def test_sigterm_in_a_task_exits_143_naming_its_checkpoint_and_the_resume(
+    run_cli, checkpoint, monkeypatch, tmp_path, capsys
+):
+    """Lightning alone exited 0 on SIGTERM, so `fit && adapt` and reproduce took a stopped
+    adapt for a finished one."""
+    from mier_pl.callbacks.relabel import RelabelCallback
+
+    real_end = RelabelCallback.on_train_epoch_end
+
+    def terminated_after_the_first_epoch(self, trainer, pl_module):
+        real_end(self, trainer, pl_module)
+        os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler stops a job
+
+    monkeypatch.setattr(RelabelCallback, "on_train_epoch_end", terminated_after_the_first_epoch)
+    with pytest.raises(SystemExit) as exc:
+        _adapt(run_cli, checkpoint, "--tasks", "4,5", "--adapt.epochs", "2")
+    assert exc.value.code == 128 + signal.SIGTERM
+    run = Path("lightning_logs") / "point-rotated" / "adapt_0"
+    assert not (tmp_path / run / "task_04" / "result.json").exists()  # not marked done
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if "stopped by" in ln]
+    assert line.startswith(
+        f"adapt stopped by SIGTERM: finished tasks are in {run}/task_<i>/result.json; task 4's "
+        f"last epoch is in {run}/task_04/checkpoints/last.ckpt; resume with: python -m mier_pl "
+        "adapt --config "
+    )
+    assert line.endswith(f"--tasks 4,5 --adapt.epochs 2 --resume {run}")
