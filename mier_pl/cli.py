@@ -215,6 +215,7 @@ class MIERCLI(LightningCLI):
         else:
             fix = "wait for it to finish or stop it, or leave --resume out to start a new adapt run"
         runlock.hold(run, fix)
+        self._claimed = run
 
     def _resolve_last(self, cfg, tb) -> str | None:
         """``--ckpt_path last`` (:func:`mier_pl.resume.find_last`); the resumed run keeps
@@ -330,6 +331,9 @@ class MIERCLI(LightningCLI):
             else:
                 raise
             self._stopped_fit(signum)
+        finally:  # the run is another process's to write from here on (main() in a loop)
+            if claimed := self.__dict__.get("_claimed"):
+                runlock.release(claimed)
 
     def _stopped_fit(self, signum: int) -> None:
         trainer = self.trainer
