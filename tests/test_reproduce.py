@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import mier_pl.reproduce as reproduce
 from tests.conftest import CONF, ROOT, fit_debug, metric_series, read_metrics
@@ -170,3 +174,47 @@ def test_a_second_reproduce_on_the_same_runs_is_refused_before_any_fit(tmp_path)
         holder.kill()
         holder.wait()
     assert not (job.run / "checkpoints").exists()  # no fit started
+
+
+def test_a_sigtermed_fit_is_not_marked_done_and_the_rerun_continues_it(tmp_path, monkeypatch):
+    """The fit child stopped by SIGTERM exited 0, so reproduce marked it done, adapted the
+    partial checkpoint and reported it; a rerun never continued the fit."""
+    procs: list[subprocess.Popen] = []
+
+    def run_and_keep(command, **kwargs):  # reproduce's own call, with the child kept to signal
+        proc = subprocess.Popen(command, **kwargs)
+        procs.append(proc)
+        proc.wait()
+        return subprocess.CompletedProcess(command, proc.returncode)
+
+    monkeypatch.setattr(reproduce.subprocess, "run", run_and_keep)
+    args = reproduce.build_parser().parse_args([*DEBUG, "--tasks", "0", "--root", str(tmp_path)])
+    args.seeds, args.methods = [0], ["mier"]
+    _, (job,) = reproduce.plan(args, ["--trainer.max_epochs", "1000"])
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            reproduce.run_job(job, tmp_path / "log")
+        except BaseException as err:  # the thread hands back what stopped it
+            failures.append(err)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    ckpt = job.run / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    procs[0].send_signal(signal.SIGTERM)
+    thread.join(120)
+    (failure,) = failures
+    assert "failed (exit 143)" in str(failure)
+    assert not (job.run / "fit.done").exists() and len(procs) == 1  # no adapt of a partial fit
+    saved = torch.load(ckpt, weights_only=True, map_location="cpu")
+    steps = saved["ReplayDataModule"]["collector"]["env_steps"]
+
+    _, (again,) = reproduce.plan(args, ["--trainer.max_epochs", str(saved["epoch"] + 2)])
+    reproduce.run_job(again, tmp_path / "log")
+    assert (job.run / "fit.done").is_file()
+    resumed = torch.load(ckpt, weights_only=True, map_location="cpu")
+    assert resumed["ReplayDataModule"]["collector"]["env_steps"] == steps + 2 * 40  # continued
