@@ -48,23 +48,32 @@ def hold(run_dir: str | os.PathLike, fix: str, name: str = LOCK) -> None:
     path = run_dir / name
     if path in _held:
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
     lock = FileLock(path, timeout=0)
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
         lock.acquire()
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "command": command_line(sys.argv),
+        }
+        # Beside the lock, not in it: each try to take the lock truncates the lock file.
+        (run_dir / (name + ".holder")).write_text(json.dumps(info) + "\n")
     except Timeout:
         raise SystemExit(
             f"error: {run_dir} is being written by {holder(run_dir, name)}; {fix}"
         ) from None
+    except OSError as err:  # a read-only disk, a file where a directory should be
+        raise SystemExit(_unwritable(run_dir, err)) from None
     _held[path] = lock
-    info = {
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
-        "since": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "command": command_line(sys.argv),
-    }
-    # Beside the lock, not in it: each try to take the lock truncates the lock file.
-    (run_dir / (name + ".holder")).write_text(json.dumps(info) + "\n")
+
+
+def _unwritable(directory: Path, err: OSError) -> str:
+    return (
+        f"error: cannot write the run directory {directory} ({err.strerror or err}); make it "
+        "writable, or write the run elsewhere (--trainer.default_root_dir)"
+    )
 
 
 def release(run_dir: str | os.PathLike, name: str = LOCK) -> None:
@@ -90,19 +99,22 @@ def new_run_dir(root: str | os.PathLike, prefix: str) -> Path:
     """Create and return ``root/<prefix><n>``, ``n`` one past the largest taken: ``mkdir``
     without ``exist_ok`` is atomic, so two runs started together never get the same one."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    taken = [
-        int(p.name.removeprefix(prefix))
-        for p in root.glob(f"{prefix}*")
-        if p.name.removeprefix(prefix).isdigit()
-    ]
-    n = max(taken, default=-1) + 1
-    while True:
-        try:
-            (root / f"{prefix}{n}").mkdir()
-            return root / f"{prefix}{n}"
-        except FileExistsError:
-            n += 1
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        taken = [
+            int(p.name.removeprefix(prefix))
+            for p in root.glob(f"{prefix}*")
+            if p.name.removeprefix(prefix).isdigit()
+        ]
+        n = max(taken, default=-1) + 1
+        while True:
+            try:
+                (root / f"{prefix}{n}").mkdir()
+                return root / f"{prefix}{n}"
+            except FileExistsError:
+                n += 1
+    except OSError as err:
+        raise SystemExit(_unwritable(root, err)) from None
 
 
 def command_line(argv: Sequence[str]) -> str:

@@ -90,3 +90,17 @@ def test_the_holders_command_is_written_as_typed():
     assert runlock.command_line([reproduce, "--seeds", "0"]) == (
         "python -m mier_pl.reproduce --seeds 0"
     )
+
+
+def test_a_run_directory_that_cannot_be_written_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    run = tmp_path / "file" / "version_0"
+    with pytest.raises(SystemExit) as exc:
+        runlock.hold(run, "unused")
+    assert str(exc.value) == (
+        f"error: cannot write the run directory {run} (Not a directory); make it writable, or "
+        "write the run elsewhere (--trainer.default_root_dir)"
+    )
+    with pytest.raises(SystemExit) as exc:
+        runlock.new_run_dir(tmp_path / "file" / "point-goal", "version_")
+    assert str(exc.value).startswith(f"error: cannot write the run directory {tmp_path / 'file'}")
