@@ -195,7 +195,7 @@ class MIERCLI(LightningCLI):
         args = tb.init_args
         root = Path(args["save_dir"], args.get("name") or "")
         version = args.get("version")
-        if version is None and not runlock._is_first_process():
+        if version is None and not runlock.is_first_process():
             version = os.environ.get(_VERSION_ENV)
             if version is not None:
                 args["version"] = int(version) if version.isdigit() else version

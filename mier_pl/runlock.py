@@ -27,7 +27,7 @@ LOCK = ".lock"
 _held: dict[Path, FileLock] = {}  # kept until exit: releasing means another writer may start
 
 
-def _is_first_process() -> bool:
+def is_first_process() -> bool:
     """Whether this is the launching process: DDP's other ranks (started by Lightning, torchrun
     or SLURM with a rank in the environment) write into the run rank 0 has locked."""
     return all(
@@ -42,7 +42,7 @@ def hold(run_dir: str | os.PathLike, fix: str, name: str = LOCK) -> None:
 
     Holding it already (a second call in one process, e.g. tests) is a no-op.
     """
-    if not _is_first_process():
+    if not is_first_process():
         return
     run_dir = Path(run_dir).resolve()
     path = run_dir / name
