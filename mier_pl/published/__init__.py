@@ -83,20 +83,26 @@ def load(family: str | None) -> dict[str, Curve]:
 
 def draw(ax, curves: dict[str, Curve], xmax: float) -> list:
     """Each curve's mean (dashed) and min-max band up to ``xmax`` env steps (the range of our
-    runs; a method with no log there is left out). Returns the drawn lines."""
+    runs; a method with no log there is left out). A method whose logs go on past ``xmax``
+    (MAML and ProMP ran 320 M env steps, RL² 40 M) also gets a dotted line at its final mean,
+    as the PEARL paper's Figure 3 marks them, named in its legend entry. Returns the lines."""
     lines = []
     for curve in curves.values():
         keep = curve.steps <= xmax
         if not keep.any():
             continue
         color = STYLE.get(curve.method, "gray")
+        label = f"{curve.label}, {curve.seeds} seeds"
+        if curve.steps[-1] > xmax:
+            label += f"; dotted: final {curve.mean[-1]:.0f} at {curve.steps[-1] / 1e6:.3g} M"
+            ax.axhline(curve.mean[-1], color=color, linestyle=":", linewidth=1)
         (line,) = ax.plot(
             curve.steps[keep],
             curve.mean[keep],
             "--",
             marker="." if keep.sum() < 10 else None,
             color=color,
-            label=f"{curve.label}, {curve.seeds} seeds",
+            label=label,
         )
         ax.fill_between(
             curve.steps[keep], curve.low[keep], curve.high[keep], color=color, alpha=0.1
