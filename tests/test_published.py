@@ -135,3 +135,11 @@ def test_the_csvs_are_package_data_so_an_installed_mier_pl_finds_them():
     data = [p.name for p in published.FOLDER.iterdir() if p.suffix in (".csv", ".md")]
     assert len(data) == 6
     assert all(any(fnmatch.fnmatch(name, pat) for pat in patterns) for name in data)
+
+
+def test_the_families_with_published_curves_are_the_in_distribution_ones():
+    """reproduce draws Figure 2 for ``in_distribution`` families; each has published curves."""
+    from mier_pl.envs.registry import _classes
+
+    in_distribution = sorted(f for f, cls in _classes().items() if cls.in_distribution)
+    assert in_distribution == published.families()
