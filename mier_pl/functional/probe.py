@@ -161,6 +161,16 @@ class ModelErrors(NamedTuple):
     state: Tensor
 
 
+class Identification(NamedTuple):
+    """What a method identifies a task batch by (``MetaTrainingModule.identify_tasks``): the
+    ``context`` ``[tasks, dim]`` its policy acts with (φ_T; PEARL: z's posterior mean), and,
+    for a method with a model, its :class:`ModelErrors` on held-out steps at φ_T and at φ₀."""
+
+    context: Tensor
+    errors: ModelErrors | None = None
+    prior_errors: ModelErrors | None = None
+
+
 def prediction_errors(model: ContextModel, batch: TransitionBatch, context: Tensor) -> ModelErrors:
     """The model's errors on ``batch`` ``[tasks, N]`` under ``context`` ``[tasks, dim]``.
 
