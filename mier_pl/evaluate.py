@@ -9,6 +9,13 @@ is MIER-wR (or the oracle's test return); MIER's relabeled return comes from ``a
 run is evaluated with PEARL's protocol (``PEARLModule.evaluate_tasks``; A is unused).
 
     python -m mier_pl.evaluate lightning_logs/point-goal/version_0 --repeats 5
+
+With ``--probe`` it computes instead the identification diagnostics training logs as
+``diag/...`` (:mod:`mier_pl.modules.diagnostics`; docs/learning.md, "Identification
+diagnostics") on a checkpoint, also one written before they existed, and writes
+``probe_epoch<E>.json`` (into ``--out``, else the run directory):
+
+    python -m mier_pl.evaluate lightning_logs/cheetah-vel/version_0 --probe --out probes/
 """
 
 from __future__ import annotations
