@@ -84,8 +84,9 @@ class EvalConfig:
             identification diagnostics logged as ``diag/...`` at each evaluation: a linear
             probe from the context to the family's task encoding, fitted on these tasks
             (5-fold R²) and scored on every test task, the contexts' norms, and the adapted
-            model's errors (docs/learning.md, "Identification diagnostics"). Each costs A + A/4
-            uncounted env steps and one adaptation, no episode. 0: no diagnostics.
+            model's errors (docs/learning.md, "Identification diagnostics"). Each task costs
+            A + ⌈A/4⌉ uncounted env steps and one adaptation, no episode (PEARL: its
+            exploration episodes). 0: no diagnostics.
     """
 
     interval: NonNegativeInt = 10

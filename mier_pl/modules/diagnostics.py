@@ -22,7 +22,12 @@ import numpy as np
 import torch
 
 from mier_pl.data.rollout import Collector
-from mier_pl.functional.probe import context_stats, probe_scores
+from mier_pl.functional.probe import (
+    Identification,
+    ModelErrors,
+    context_stats,
+    probe_scores,
+)
 from mier_pl.modules.common import spread_indices
 
 if TYPE_CHECKING:  # base imports this module
@@ -32,6 +37,9 @@ PROBE_FOLDS = 5
 """k of the k-fold cross-validation over the probe's train tasks."""
 PROBE_SEED = 0
 """Seed of the probe's env resets and of its actions' noise, the same at every evaluation."""
+PROBE_CHUNK = 50
+"""Tasks stepped in lockstep at once: bounds the probe's env copies (a Meta-World env is
+heavy) while keeping a policy call per step over many tasks."""
 
 
 @contextlib.contextmanager
@@ -82,7 +90,12 @@ def identification_metrics(
             tasks = [all_tasks[i] for i in spread_indices(len(all_tasks), count)]
             if not tasks:
                 continue
-            found = module.identify_tasks(probe, tasks, adapt_steps)
+            found = _concatenate(
+                [
+                    module.identify_tasks(probe, tasks[i : i + PROBE_CHUNK], adapt_steps)
+                    for i in range(0, len(tasks), PROBE_CHUNK)
+                ]
+            )
             contexts[split] = found.context
             if encoded:
                 codes[split] = probe.encode_tasks(tasks)
@@ -100,3 +113,20 @@ def identification_metrics(
         )
         out["diag/probe_r2_train"], out["diag/probe_r2_test"] = scores
     return {k: v for k, v in out.items() if math.isfinite(v)}
+
+
+def _concatenate(parts: list[Identification]) -> Identification:
+    """One :class:`Identification` of the tasks of ``parts``, in order."""
+    if len(parts) == 1:
+        return parts[0]
+
+    def errors(which: list[ModelErrors | None]) -> ModelErrors | None:
+        if which[0] is None:
+            return None
+        return ModelErrors(*(torch.cat(list(field)) for field in zip(*which)))
+
+    return Identification(
+        torch.cat([p.context for p in parts]),
+        errors([p.errors for p in parts]),
+        errors([p.prior_errors for p in parts]),
+    )

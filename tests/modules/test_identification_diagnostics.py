@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from mier_pl.data.rollout import Collector
+from mier_pl.envs.base import MetaEnv
 from mier_pl.evaluate import main as evaluate_main
+from mier_pl.modules import diagnostics
 from mier_pl.modules.base import MetaTrainingModule
+from mier_pl.modules.meta_model import DynamicsConfig
+from mier_pl.modules.mier import MIERModule
+from mier_pl.modules.sac import SACConfig
 from tests.conftest import CONF, fit_debug, metric_series, read_metrics
 
 PROBE = ("diag/probe_r2_train", "diag/probe_r2_test")
@@ -102,3 +108,25 @@ def test_offline_probe_of_the_checkpoint_reads_what_training_logged(run_cli, tmp
     # Fewer probe tasks: a different fit, still scored.
     (few,) = evaluate_main([str(run), "--probe", "--probe_tasks", "8", "--out", str(tmp_path)])
     assert few["probe_tasks"] == 8 and math.isfinite(few["diag"]["diag/probe_r2_train"])
+
+
+def test_tasks_go_in_chunks_and_a_family_without_encoding_gets_no_probe(monkeypatch):
+    collector = Collector("point-goal", None, 0)
+    module = MIERModule(
+        2,
+        2,
+        True,
+        DynamicsConfig(hidden=16, layers=1),
+        SACConfig(hidden=(16,)),
+        task_encoding_dim=2,
+    )
+    calls = _spy_identify(monkeypatch)
+    monkeypatch.setattr(diagnostics, "PROBE_CHUNK", 16)
+    out = diagnostics.identification_metrics(module, collector, 30, None)
+    # 40 train tasks in chunks of 16, then the 10 test tasks; A = 30 each.
+    assert [n for _, n, _ in calls] == [16, 16, 8, 10] and {a for *_, a in calls} == {30}
+    assert set(out) == set(PROBE + SIZES + MODEL)
+    assert all(math.isfinite(v) for v in out.values())
+    assert collector.env_steps == 0  # the caller's collector is never stepped
+    monkeypatch.setattr(MetaEnv, "task_encoding_dim", property(lambda self: 0))
+    assert set(diagnostics.identification_metrics(module, collector, 30, 5)) == set(SIZES + MODEL)
