@@ -28,7 +28,7 @@ from mier_pl.envs import FamilyName, make_env
 from mier_pl.ranges import NonNegativeInt, PositiveInt, plain
 
 # --data.family: a built-in name or "module:Class", resolved (imported, checked) while parsing.
-register_type(FamilyName, serializer=str, deserializer=FamilyName)
+register_type(FamilyName, serializer=str, deserializer=lambda value: str(FamilyName(value)))
 
 
 class MetaBatchLoader:
