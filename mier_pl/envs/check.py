@@ -432,12 +432,8 @@ def _registration(cls: type[MetaEnv], env: MetaEnv, report: Report, **_: Any) ->
 
 
 # -------------------------------------------------------------------- CLI
-def main(argv: Sequence[str] | None = None) -> int:
-    """Check each family named in ``argv``; print one line per problem (or ``ok``).
-
-    Returns:
-        0 when every family keeps the contract, 1 otherwise.
-    """
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m mier_pl check_family``."""
     parser = argparse.ArgumentParser(
         prog="python -m mier_pl check_family",
         description="Check task families against the MetaEnv contract (docs/custom_family.md).",
@@ -457,7 +453,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--steps", type=int, default=ROLLOUT_STEPS, help="steps per rollout episode (default: 40)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Check each family named in ``argv``; print one line per problem (or ``ok``).
+
+    Returns:
+        0 when every family keeps the contract, 1 otherwise.
+    """
+    args = build_parser().parse_args(argv)
     names = [n for f in args.families for n in (FAMILY_NAMES if f == "all" else [f])]
     failed = False
     for name in names:
