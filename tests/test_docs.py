@@ -37,7 +37,8 @@ def documented_commands() -> list[tuple[str, list[str]]]:
     commands = []
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         text = doc.read_text()
-        blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", text, flags=re.S)
+        fenced = re.findall(r"```(\w*)\n(.*?)```", text, flags=re.S)  # every block, paired
+        blocks = [body for lang, body in fenced if lang in ("", "bash", "sh")]
         inline = re.findall(r"(?<!`)`([^`\n]+)`(?!`)", re.sub(r"```.*?```", "", text, flags=re.S))
         pieces = [p for b in blocks for p in b.replace("\\\n", " ").splitlines()]
         pieces += [p for p in inline if "python -m mier_pl " in p and "..." not in p]
