@@ -84,3 +84,18 @@ def test_documented_command_parses(where, argv, monkeypatch):
         main(args if helps else [*args, "--print_config"])
     assert exc.value.code in (0, None), f"{where}: exit {exc.value.code}"
     assert ("Help for" if helps else "trainer:") in out.getvalue(), where
+
+
+def test_every_doc_page_is_in_the_site_nav():
+    """mkdocs.yml's nav lists every docs/*.md, so a new page is on the site (``make docs``
+    builds it, --strict, in CI)."""
+    import yaml
+
+    def pages(nav) -> set[str]:
+        if isinstance(nav, str):
+            return {nav}
+        items = nav.values() if isinstance(nav, dict) else nav
+        return set().union(*(pages(item) for item in items))
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    assert pages(config["nav"]) == {p.name for p in (ROOT / "docs").glob("*.md")}
