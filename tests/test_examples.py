@@ -4,12 +4,13 @@ trained end to end with debug-sized budgets; nothing in mier_pl knows it."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 import torch
 
-from mier_pl import render
+from mier_pl import evaluate, render
 from mier_pl.envs import family_class
 from mier_pl.envs.check import check_family
 from tests.conftest import CONF, HAVE_GL, ROOT
@@ -35,6 +36,10 @@ def test_the_example_fits_and_adapts_end_to_end(run_cli, tmp_path):
     saved = torch.load(ckpt, weights_only=False, map_location="cpu")["mier"]
     assert saved == {"family": FAMILY, "obs_dim": 11, "act_dim": 3}
     assert f"family: {FAMILY}" in (run / "config.yaml").read_text()
+    # The offline evaluation rebuilds the family from the run's config.yaml.
+    (summary,) = evaluate.main([str(run), "--repeats", "1"])
+    assert summary["repeats"] == 1 and len(summary["test"]["per_task"]) == 10
+    assert math.isfinite(summary["test"]["mean"]) and (run / "final_eval.json").is_file()
 
     cli = run_cli("adapt", "--config", CONFIG, *SMALL, "--ckpt_path", ckpt, "--tasks", "0")
     results = json.loads((tmp_path / cli.trainer.log_dir / "results.json").read_text())

@@ -99,7 +99,8 @@ class ReplayDataModule(pl.LightningDataModule):
     """Envs and per-task replay for one task family.
 
     Args:
-        family: the task family (spec §7).
+        family: the task family (spec §7): a built-in name, or the import path of your own
+            MetaEnv subclass, ``"package.module:ClassName"`` (docs/custom_family.md).
         family_seed: seed of the family's task lists; ``None`` uses the release's seed.
         capacity: transitions kept per train task (release: 1e6); storage grows as used.
         meta_batch_size: train tasks per meta-batch (10).

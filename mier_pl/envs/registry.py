@@ -186,8 +186,15 @@ def make_env(family: str | type[MetaEnv], family_seed: int | None = None) -> Met
     return family_class(family)(family_seed=family_seed)
 
 
-def register_family(cls: type[MetaEnv]) -> None:
-    """Register ``cls`` with Gymnasium as ``cls.env_id`` with its time limit (once)."""
+def register_family(cls: str | type[MetaEnv]) -> None:
+    """Register a family with Gymnasium as its ``env_id`` with its time limit (once).
+
+    Args:
+        cls: the class, or its ``"package.module:Class"`` path (or a built-in name).
+    """
+    if not isinstance(cls, type):
+        family_class(cls)  # resolving a path registers it
+        return
     if cls.env_id in gym.registry:
         return
     gym.register(

@@ -7,7 +7,14 @@ import gymnasium as gym
 import pytest
 
 from mier_pl.data.datamodule import ReplayDataModule
-from mier_pl.envs import FAMILY_NAMES, FamilyError, FamilyName, family_class, make_env
+from mier_pl.envs import (
+    FAMILY_NAMES,
+    FamilyError,
+    FamilyName,
+    family_class,
+    make_env,
+    register_family,
+)
 from tests.envs.broken_families import GoodPoint
 
 GOOD = "tests.envs.broken_families:GoodPoint"
@@ -18,6 +25,7 @@ def test_a_path_resolves_to_the_class_and_registers_it_with_gymnasium():
     assert family_class(GoodPoint) is GoodPoint
     env = make_env(GOOD, family_seed=3)
     assert type(env) is GoodPoint and env.family_seed == 3
+    register_family(GOOD)  # idempotent; what a user calls before gym.make
     made = gym.make("tests/GoodPoint-v0")
     assert type(made.unwrapped) is GoodPoint and made.spec.max_episode_steps == 30
 
