@@ -203,8 +203,10 @@ def _set_task(cls: type[MetaEnv], env: MetaEnv, report: Report, **_: Any) -> Non
     env.set_task(target)
     if env.task != target:
         report(f"after set_task({target!r}) env.task is {env.task!r}; set_task must switch to it")
+    env.set_task(env.train_tasks[0])  # back: a family may hold one model per task (ml10)
     if getattr(env, "model", None) is not model:
         report("set_task rebuilt the MuJoCo model; change its parameters in place in _apply_task")
+    env.set_task(target)
     try:
         env.set_task(_ForeignTask())  # type: ignore[arg-type]
     except (TypeError, ValueError):

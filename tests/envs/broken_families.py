@@ -170,3 +170,13 @@ class ZeroHorizon(GoodPoint):
     family: ClassVar[str] = "zero-horizon"
     env_id: ClassVar[str] = "tests/ZeroHorizon-v0"
     max_episode_steps: ClassVar[int] = 0
+
+
+class RebuildsModel(GoodPoint):
+    """Builds a new 'model' object on every switch."""
+
+    env_id: ClassVar[str] = "tests/RebuildsModel-v0"
+
+    def _apply_task(self, task: GoalTask) -> None:
+        super()._apply_task(task)
+        self.model = object()

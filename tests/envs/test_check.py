@@ -37,6 +37,7 @@ def test_every_builtin_family_keeps_the_contract(family):
         ("GlobalRngTasks", ["differ between two envs of the same family seed"]),
         ("SharedSplits", ["1 test tasks are also train tasks"]),
         ("SetTaskUnchecked", ["set_task accepted a task of no family"]),
+        ("RebuildsModel", ["set_task rebuilt the MuJoCo model; change its parameters in place"]),
         ("TerminationDisagrees", ["termination_fn disagrees with step's terminated on"]),
         ("TerminationNotBatched", ["termination_fn must return a bool tensor of shape"]),
         ("EncodingNotFinite", ["is not finite: [nan  0.]"]),
