@@ -8,7 +8,7 @@ Checked, with short rollouts (a few seconds per family):
   and its own ``make_tasks``, ``step`` and ``reset`` (also checked when a config names it);
 - spaces and dtypes: a 1-D float Box observation, a ``Box(-1, 1, (n,), float32)`` action
   (the tanh policy acts in [-1, 1]); ``reset``/``step`` return what the spaces say, a finite
-  float reward, a bool ``terminated`` and never ``truncated`` (the time limit does that);
+  float reward, a bool ``terminated``, and ``truncated`` never before ``max_episode_steps``;
 - the task lists: a function of the family seed alone, of ``task_type``, hashable, and
   train and test disjoint where ``disjoint_splits`` says so;
 - ``set_task``: switches in place (the same MuJoCo model) and refuses a foreign task;
@@ -231,7 +231,7 @@ def _rollout(env: MetaEnv, task: Any, actions: np.ndarray, seed: int, report: Re
     obs = out[0]
     _check_obs(env, obs, "reset", report)
     rows: dict[str, list] = {"obs": [], "act": [], "next_obs": [], "reward": [], "terminated": []}
-    for action in actions:
+    for t, action in enumerate(actions, start=1):
         result = env.step(action)
         if not (isinstance(result, tuple) and len(result) == 5):
             report("step must return (obs, reward, terminated, truncated, info)")
@@ -242,15 +242,16 @@ def _rollout(env: MetaEnv, task: Any, actions: np.ndarray, seed: int, report: Re
             report(f"step's reward must be a finite float, got {reward!r}")
         if not isinstance(terminated, (bool, np.bool_)):
             report(f"step's terminated must be a bool, got {type(terminated).__name__}")
-        if truncated:
+        if truncated and t < env.max_episode_steps:
             report(
-                "step returned truncated=True; never truncate in step: the time limit "
-                "(max_episode_steps) is applied by Gymnasium's TimeLimit and mier_pl's collector"
+                f"step returned truncated=True after {t} steps, before max_episode_steps "
+                f"({env.max_episode_steps}); leave truncation to the time limit (Gymnasium's "
+                "TimeLimit and mier_pl's collector cut episodes at max_episode_steps)"
             )
         for key, value in zip(rows, (obs, action, next_obs, reward, bool(terminated))):
             rows[key].append(np.array(value, dtype=np.float64))
         obs = next_obs
-        if terminated:
+        if terminated or truncated:
             break
     return {k: np.array(v) for k, v in rows.items()}
 

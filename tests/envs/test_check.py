@@ -33,7 +33,7 @@ def test_every_builtin_family_keeps_the_contract(family):
         ),
         ("WideActions", ["action_space must be Box(-1.0, 1.0, (n,), float32), got Box(-2.0"]),
         ("Float32Obs", ["reset returned an observation of float32 (2,), the observation_space"]),
-        ("Truncates", ["step returned truncated=True; never truncate in step"]),
+        ("Truncates", ["step returned truncated=True after 1 steps, before max_episode_steps"]),
         ("GlobalRngTasks", ["differ between two envs of the same family seed"]),
         ("SharedSplits", ["1 test tasks are also train tasks"]),
         ("SetTaskUnchecked", ["set_task accepted a task of no family"]),
