@@ -73,10 +73,16 @@ def check_family(
     def report(message: str) -> None:
         problems.append(f"{label}: {message}")
 
+    states = np.random.get_state(), random.getstate(), torch.get_rng_state()
+    _seed_globals(1)  # _task_lists builds a second env under other global seeds
     try:
         env = cls(family_seed=family_seed)
     except Exception as err:
         return [f"{label}: {cls.__name__}(family_seed=...) raised {type(err).__name__}: {err}"]
+    finally:
+        np.random.set_state(states[0])
+        random.setstate(states[1])
+        torch.set_rng_state(states[2])
     checks = (
         _class_variables,
         _spaces,
@@ -94,6 +100,12 @@ def check_family(
             report(f"{check.__name__.strip('_')}: raised {type(err).__name__}: {err}")
     env.close()
     return problems
+
+
+def _seed_globals(seed: int) -> None:
+    np.random.seed(seed)
+    random.seed(seed)
+    torch.manual_seed(seed)
 
 
 # ------------------------------------------------------------------ checks
@@ -170,23 +182,22 @@ def _task_lists(
             f"numbers and tuples), got {type(task).__name__}"
         )
         return
-    # The same seed must give the same tasks whatever the global generators hold.
+    # The same seed must give the same tasks whatever the global generators hold (the first
+    # env was built under global seed 1).
     states = np.random.get_state(), random.getstate(), torch.get_rng_state()
-    for global_seed in (1, 2):
-        np.random.seed(global_seed)
-        random.seed(global_seed)
-        torch.manual_seed(global_seed)
+    _seed_globals(2)
+    try:
         again = cls(family_seed=family_seed)
-        again.close()
-        if again.train_tasks != train or again.test_tasks != test:
-            report(
-                "train_tasks/test_tasks differ between two envs of the same family seed: draw "
-                "them only from make_tasks' rng (never np.random, random or torch)"
-            )
-            break
-    np.random.set_state(states[0])
-    random.setstate(states[1])
-    torch.set_rng_state(states[2])
+    finally:
+        np.random.set_state(states[0])
+        random.setstate(states[1])
+        torch.set_rng_state(states[2])
+    again.close()
+    if again.train_tasks != train or again.test_tasks != test:
+        report(
+            "train_tasks/test_tasks differ between two envs of the same family seed: draw "
+            "them only from make_tasks' rng (never np.random, random or torch)"
+        )
     if cls.disjoint_splits:
         shared = set(train) & set(test)
         if shared:
@@ -425,7 +436,7 @@ def _registration(cls: type[MetaEnv], env: MetaEnv, report: Report, **_: Any) ->
             f"{cls.env_id} is registered with max_episode_steps {spec.max_episode_steps}, the "
             f"class says {cls.max_episode_steps}; give each family its own env_id"
         )
-    made = gym.make(cls.env_id)
+    made = gym.make(cls.env_id, disable_env_checker=True)  # ours is this module
     if type(made.unwrapped) is not cls:
         report(
             f"gym.make({cls.env_id!r}) builds {type(made.unwrapped).__name__}, not "
