@@ -25,6 +25,7 @@ _KEY = re.compile(r'^(\s*)(?:- )?Parser key "([^"]+)":')
 _CLASS = re.compile(r"^(\s*)- Problem with given class_path '([^']+)':")
 _NOT_ACCEPTED = re.compile(r"Option '([^']+)' is not accepted")
 _GIVEN = re.compile(r"^\s*Given value: (.*)$")
+_FAMILY = re.compile(r"Not of type FamilyName: (.+)$")  # mier_pl.envs.registry's one line
 
 
 def _is_dataclass_path(class_path: str) -> bool:
@@ -61,6 +62,8 @@ def condense(message: str) -> str | None:
     lines = message.splitlines()
     for i, line in enumerate(lines):
         key, inner_class = _key_path(lines, i)
+        if match := _FAMILY.search(line):
+            return f"--{key}: {match.group(1)}"
         if match := RESTRICTION.search(line):
             value, restriction = match.groups()
             if not value:  # a Union (``int | None``) names the value further down

@@ -7,6 +7,7 @@ from the subclass.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -305,6 +306,12 @@ class MetaTrainingModule(PlainHookName, pl.LightningModule):
 
     # ----------------------------------------------------------- checkpoint
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Config dataclasses given in Python (the CLI passes dicts) are saved as dicts: a
+        # checkpoint holds plain data only, which read_checkpoint insists on.
+        hparams = checkpoint.get("hyper_parameters") or {}
+        for key, value in hparams.items():
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                hparams[key] = dataclasses.asdict(value)
         dm = self.data
         checkpoint["mier"] = {"family": dm.family, "obs_dim": dm.obs_dim, "act_dim": dm.act_dim}
 
