@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # caller chose a backend (MUJOCO_GL=egl on GPU nodes).
 export MUJOCO_GL ?= osmesa
 
-.PHONY: setup run test test-slow lint bench bench-curves bench-epochs gpu-check clean config-reference \
+.PHONY: setup run test test-slow lint docs bench bench-curves bench-epochs gpu-check clean config-reference \
 	setup-metaworld test-metaworld
 
 $(STAMP): pyproject.toml
@@ -44,8 +44,14 @@ test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 lint: $(STAMP)
-	$(BIN)/ruff check mier_pl tests benchmarks
-	$(BIN)/ruff format --check mier_pl tests benchmarks
+	$(BIN)/ruff check mier_pl tests benchmarks examples
+	$(BIN)/ruff format --check mier_pl tests benchmarks examples
+
+# The documentation site into site/ (mkdocs.yml): docs/*.md and the API reference from the
+# docstrings; --strict fails on a broken link or reference. Offline once installed.
+docs: $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,docs]'
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
@@ -67,7 +73,7 @@ gpu-check: $(STAMP)
 	PY=$(abspath $(BIN)/python) scripts/gpu_check.sh
 
 clean:
-	rm -rf $(VENV) lightning_logs .pytest_cache
+	rm -rf $(VENV) lightning_logs .pytest_cache site
 
 # The README's config reference, generated from --print_config (tests/test_docs.py checks it).
 config-reference: $(STAMP)

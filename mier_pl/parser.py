@@ -31,6 +31,7 @@ _EXPECTED = re.compile(r"^\s*- Expected a <class '(?:[\w.]+\.)?(\w+)'>")
 _NESTED_ARG = re.compile(r"NestedArg\(key='[^']*', val='(.*)'\)$")
 _QUOTED = re.compile(r"'([^']*)'\s*$")
 HELP = "see --help or --print_config for the accepted options"
+_FAMILY = re.compile(r"Not of type FamilyName: (.+)$")  # mier_pl.envs.registry's one line
 
 
 def _is_dataclass_path(class_path: str) -> bool:
@@ -75,6 +76,8 @@ def condense(message: str) -> str | None:
     lines = message.splitlines()
     for i, line in enumerate(lines):
         key, inner_class = _key_path(lines, i)
+        if match := _FAMILY.search(line):
+            return f"--{key}: {match.group(1)}"
         if match := RESTRICTION.search(line):
             value, restriction = match.groups()
             if not value:  # a Union (``int | None``) names the value further down

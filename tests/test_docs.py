@@ -37,7 +37,8 @@ def documented_commands() -> list[tuple[str, list[str]]]:
     commands = []
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         text = doc.read_text()
-        blocks = re.findall(r"```(?:bash|sh)?\n(.*?)```", text, flags=re.S)
+        fenced = re.findall(r"```(\w*)\n(.*?)```", text, flags=re.S)  # every block, paired
+        blocks = [body for lang, body in fenced if lang in ("", "bash", "sh")]
         inline = re.findall(r"(?<!`)`([^`\n]+)`(?!`)", re.sub(r"```.*?```", "", text, flags=re.S))
         pieces = [p for b in blocks for p in b.replace("\\\n", " ").splitlines()]
         pieces += [p for p in inline if "python -m mier_pl " in p and "..." not in p]
@@ -69,6 +70,8 @@ def test_documented_command_parses(where, argv, monkeypatch):
     """Each command's arguments parse as written (``--print_config``: nothing runs)."""
     monkeypatch.chdir(ROOT)
     program, *args = argv
+    if args[:1] == ["check_family"]:  # python -m mier_pl check_family: its own parser
+        program, args = "mier_pl.envs.check", args[1:]
     if program != "mier_pl":  # report, compare, evaluate: their own argparse parsers
         module = importlib.import_module(program)
         module.build_parser().parse_args(args)
@@ -81,3 +84,18 @@ def test_documented_command_parses(where, argv, monkeypatch):
         main(args if helps else [*args, "--print_config"])
     assert exc.value.code in (0, None), f"{where}: exit {exc.value.code}"
     assert ("Help for" if helps else "trainer:") in out.getvalue(), where
+
+
+def test_every_doc_page_is_in_the_site_nav():
+    """mkdocs.yml's nav lists every docs/*.md, so a new page is on the site (``make docs``
+    builds it, --strict, in CI)."""
+    import yaml
+
+    def pages(nav) -> set[str]:
+        if isinstance(nav, str):
+            return {nav}
+        items = nav.values() if isinstance(nav, dict) else nav
+        return set().union(*(pages(item) for item in items))
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    assert pages(config["nav"]) == {p.name for p in (ROOT / "docs").glob("*.md")}

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from jsonargparse.typing import register_type
 
 from mier_pl.data.batch import MetaBatch
 from mier_pl.data.buffer import MultiTaskReplay
@@ -25,6 +26,9 @@ from mier_pl.data.rng import device_rng_state, restore_device_rng_state
 from mier_pl.data.rollout import Collector
 from mier_pl.envs import FamilyName, make_env
 from mier_pl.ranges import NonNegativeInt, PositiveInt, plain
+
+# --data.family: a built-in name or "module:Class", resolved (imported, checked) while parsing.
+register_type(FamilyName, serializer=str, deserializer=lambda value: str(FamilyName(value)))
 
 
 class MetaBatchLoader:
@@ -95,7 +99,8 @@ class ReplayDataModule(pl.LightningDataModule):
     """Envs and per-task replay for one task family.
 
     Args:
-        family: the task family (spec §7).
+        family: the task family (spec §7): a built-in name, or the import path of your own
+            MetaEnv subclass, ``"package.module:ClassName"`` (docs/custom_family.md).
         family_seed: seed of the family's task lists; ``None`` uses the release's seed.
         capacity: transitions kept per train task (release: 1e6); storage grows as used.
         meta_batch_size: train tasks per meta-batch (10).
@@ -135,7 +140,7 @@ class ReplayDataModule(pl.LightningDataModule):
         self.support = support
         self.sac_context_steps = plain(sac_context_steps)
         # plain(): builtin ints, not jsonargparse's PositiveInt, reach the replay's state_dict.
-        self.family, self.family_seed, self.capacity = family, family_seed, plain(capacity)
+        self.family, self.family_seed, self.capacity = str(family), family_seed, plain(capacity)
         self.meta_batch_size, self.batch_size = plain(meta_batch_size), plain(batch_size)
         self.steps_per_epoch = plain(steps_per_epoch)
         self.split_meta_batch = split_meta_batch
