@@ -37,8 +37,8 @@ setup-metaworld: $(STAMP)
 
 # The Meta-World tests (skipped by `make test` where metaworld is absent); about 3 minutes.
 test-metaworld: setup-metaworld
-	$(BIN)/python -m pytest -q tests/envs tests/modules/test_cli_meta_world.py \
-		"tests/modules/test_cli_fit.py::test_every_config_runs_one_debug_epoch"
+	$(BIN)/python -m pytest -q tests/envs tests/cli/test_cli_meta_world.py \
+		"tests/cli/test_cli_fit.py::test_every_config_runs_one_debug_epoch"
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
@@ -49,15 +49,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m mier_pl.bench --threads 1
+	$(BIN)/python -m benchmarks --threads 1
 
 # Cost curves: step time, replay memory and sampling as the work grows (benchmarks/curves.*).
 bench-curves: $(STAMP)
-	$(BIN)/python -m mier_pl.bench --curves --threads 1
+	$(BIN)/python -m benchmarks --curves --threads 1
 
 # Epoch time of every family config (short real epochs, scaled; about 8 minutes).
 bench-epochs: $(STAMP)
-	$(BIN)/python -m mier_pl.bench.epochs --torch_threads 1
+	$(BIN)/python -m benchmarks.epochs --torch_threads 1
 
 # The first session with a GPU: fit, resume, adapt, 16-mixed, the CUDA-graph step against the
 # eager one, DDP on every visible GPU, the host-sync test and the benchmark on CUDA, in under

@@ -1,4 +1,4 @@
-"""``python -m mier_pl.bench``: hot-path speed as ratios against a limit measured in the same run.
+"""``python -m benchmarks``: hot-path speed as ratios against a limit measured in the same run.
 
 Figures (each next to its own reference, measured in this process; code in ``data.py`` and
 ``updates.py``):
@@ -28,11 +28,11 @@ from pathlib import Path
 import mujoco
 import torch
 
-from mier_pl.bench.accelerations import bench_compile, bench_cpu_acting, bench_matmul_precision
-from mier_pl.bench.curves import run_curves
-from mier_pl.bench.data import bench_collection, bench_memory, bench_relabel
-from mier_pl.bench.loop import bench_loops
-from mier_pl.bench.updates import (
+from benchmarks.accelerations import bench_compile, bench_cpu_acting, bench_matmul_precision
+from benchmarks.curves import run_curves
+from benchmarks.data import bench_collection, bench_memory, bench_relabel
+from benchmarks.loop import bench_loops
+from benchmarks.updates import (
     bench_epoch,
     bench_meta_update,
     bench_pearl_update,
@@ -41,7 +41,7 @@ from mier_pl.bench.updates import (
 )
 from mier_pl.envs.meta_world import metaworld_available
 
-PROG = "python -m mier_pl.bench"
+PROG = "python -m benchmarks"
 
 
 def main() -> None:

@@ -16,13 +16,13 @@ import math
 
 import torch
 
-from mier_pl.bench.common import elapsed, rates, row, with_precision
-from mier_pl.bench.updates import meta_update_step, sac_update_step
+from benchmarks.common import elapsed, rates, row, with_precision
+from benchmarks.updates import meta_update_step, sac_update_step
 from mier_pl.data.algorithm import collect_epoch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.rollout import Collector
+from mier_pl.fast.precision import float32_matmul_precision
 from mier_pl.modules import ContextSACModule, SACConfig
-from mier_pl.precision import float32_matmul_precision
 
 SHIP = "> 1 to ship"
 

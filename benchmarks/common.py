@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from mier_pl.data.batch import TransitionBatch
-from mier_pl.precision import Precision, float32_matmul_precision
+from mier_pl.fast.precision import Precision, float32_matmul_precision
 
 
 def synchronizer(device: torch.device | str | None) -> Callable[[], None]:

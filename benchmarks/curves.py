@@ -1,4 +1,4 @@
-"""Cost curves (``python -m mier_pl.bench --curves``): how a training step's time and the
+"""Cost curves (``python -m benchmarks --curves``): how a training step's time and the
 replay's memory and sampling time grow with the work, so a run's cost can be predicted.
 
 One setting varies at a time around a base of cheetah-vel's sizes (obs 20, act 6, context 5,
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mier_pl.bench.common import optimize, random_batch, rates
+from benchmarks.common import optimize, random_batch, rates
 from mier_pl.data.batch import MetaBatch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.modules import ContextSACModule, DynamicsConfig, MetaModelModule, SACConfig

@@ -7,7 +7,7 @@ import mujoco
 import numpy as np
 import torch
 
-from mier_pl.bench.common import random_batch, rates, row
+from benchmarks.common import random_batch, rates, row
 from mier_pl.data.algorithm import collect_epoch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.rollout import Collector
@@ -68,7 +68,7 @@ def bench_relabel(seconds: float, device) -> dict:
     """100 000 synthetic transitions for ant-negated-joints (obs 27, act 8, ctx 5, joint model,
     policy 256²): rollout relabeling vs a bare batched forward of the same policy and model."""
     from mier_pl.envs.ant import AntNegatedJointsEnv
-    from mier_pl.functional.relabel import reward_relabel, rollout_relabel
+    from mier_pl.functional.relabeling import reward_relabel, rollout_relabel
 
     obs_dim, act_dim, ctx, n = 27, 8, 5, 100_000
     model = (

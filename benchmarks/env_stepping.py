@@ -1,4 +1,4 @@
-"""Env stepping speed against raw MuJoCo (``python -m mier_pl.bench.env_stepping``).
+"""Env stepping speed against raw MuJoCo (``python -m benchmarks.env_stepping``).
 
 The physical limit of an env step is ``frame_skip`` calls of ``mj_step``; everything else
 (action checks, negation and ctrlrange map, observation, reward, termination, contact forces

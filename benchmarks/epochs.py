@@ -1,4 +1,4 @@
-"""Epoch time of every family config (``python -m mier_pl.bench.epochs``).
+"""Epoch time of every family config (``python -m benchmarks.epochs``).
 
 A full epoch is minutes of training steps, so each family runs one short real epoch through
 ``python -m mier_pl fit`` (its own config, evaluation off, ``--steps`` training steps) and
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from mier_pl.bench.common import short_fit_args
+from benchmarks.common import short_fit_args
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OVERLAYS = {"debug.yaml", "model_only.yaml", "pearl.yaml"}
@@ -66,7 +66,7 @@ def epoch_time(config: Path, steps: int, extra: list[str]) -> dict:
     }
 
 
-PROG = "python -m mier_pl.bench.epochs"
+PROG = "python -m benchmarks.epochs"
 
 
 def main() -> None:

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from mier_pl.bench.common import elapsed, optimize, row, short_fit_args
-from mier_pl.cli import main as cli_main
+from benchmarks.common import elapsed, optimize, row, short_fit_args
+from mier_pl.cli.main import main as cli_main
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 

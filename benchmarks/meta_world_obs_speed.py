@@ -1,16 +1,16 @@
-"""The fast Meta-World observation, before and after (``python -m mier_pl.bench.meta_world_obs``).
+"""The fast Meta-World observation, before and after (``python -m benchmarks.meta_world_obs_speed``).
 
-``mier_pl.envs.meta_world_obs`` replaces SciPy's quaternion and Meta-World's packing of the
+``mier_pl.fast.meta_world_obs`` replaces SciPy's quaternion and Meta-World's packing of the
 observation (docs/metaworld.md, Speed). This measures what it buys, with "before" and "after"
 alternating in one process so that a shared machine's drift reaches both alike:
 
 - env steps/s of the family env: 3000 uniform random actions, a reset every 500 (ml10: 200
   steps on each of its 15 environments), for metaworld's own ``env.step`` (no patch at all),
   the family env before (``touching_object`` only) and after (the fast observation too);
-- the ``collection`` rows of ``python -m mier_pl.bench`` (:func:`mier_pl.bench.data.bench_collection`,
+- the ``collection`` rows of ``python -m benchmarks`` (:func:`benchmarks.data.bench_collection`,
   against raw ``mj_step``), before and after.
 
-"Before" is :func:`~mier_pl.envs.meta_world_obs.uninstall` on every env built, which also puts
+"Before" is :func:`~mier_pl.fast.meta_world_obs.uninstall` on every env built, which also puts
 SciPy's ``Rotation`` back in the env classes' modules. Needs metaworld.
 """
 
@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from mier_pl.bench.data import bench_collection
-from mier_pl.envs import make_env, meta_world_obs
+from benchmarks.data import bench_collection
+from mier_pl.envs import make_env
 from mier_pl.envs.meta_world import _NO_LIMIT
+from mier_pl.fast import meta_world_obs
 
 FAMILIES = ("ml1-reach", "ml1-push", "ml1-pick-place", "ml10")
 RESET_EVERY = 500
@@ -105,7 +106,7 @@ def collection(family: str, rounds: int = 4, seconds: float = 3.0) -> dict[str, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m mier_pl.bench.meta_world_obs")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.meta_world_obs_speed")
     parser.add_argument("--rounds", type=int, default=4, help="measurements of each side")
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, grad, vmap
 
-from mier_pl.bench.common import (
+from benchmarks.common import (
     elapsed,
     optimize,
     random_batch,
@@ -270,7 +270,7 @@ def bench_epoch(steps: int, seconds: float, device) -> dict:
     ``steps`` training steps, eval off, checkpoint on) vs the sum of bare parts: raw mj_step for
     5000 env steps plus 1000 batched policy forwards, and ``steps`` bare meta-updates and SAC
     updates of the same sizes (from the bare loops above)."""
-    from mier_pl.cli import main as cli_main
+    from mier_pl.cli.main import main as cli_main
 
     conf = Path(__file__).resolve().parents[2] / "conf" / "cheetah_neg.yaml"
     cwd = os.getcwd()

@@ -1,8 +1,8 @@
-"""Cost of one rendered evaluation episode per family (``python -m mier_pl.bench.videos``).
+"""Cost of one rendered evaluation episode per family (``python -m benchmarks.videos``).
 
 For each family an episode is stepped with zero actions through
 :meth:`~mier_pl.data.rollout.Collector.run_episodes` twice, without and with an
-:class:`~mier_pl.render.EpisodeRecorder`, and the video is encoded as ``eval.video_every``
+:class:`~mier_pl.data.video.EpisodeRecorder`, and the video is encoded as ``eval.video_every``
 does (the mp4 or GIF file and TensorBoard's GIF). An episode that terminates early (the walker
 falls) is scaled to the full horizon (200 steps, 30 for point) by its frame count. Prints a
 Markdown table of seconds per full episode; MuJoCo families need a GL backend
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from mier_pl.data.rollout import Collector
-from mier_pl.render import EpisodeRecorder, gif_bytes, mp4_available, write_video
+from mier_pl.data.video import EpisodeRecorder, gif_bytes, mp4_available, write_video
 
 FAMILIES = ("cheetah-vel", "ant-dir", "walker-rand-params", "point-goal")
 
@@ -62,7 +62,7 @@ def measure(family: str, width: int, height: int, out: Path) -> dict[str, float]
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m mier_pl.bench.videos",
+        prog="python -m benchmarks.videos",
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

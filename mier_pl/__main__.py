@@ -1,3 +1,3 @@
-from mier_pl.cli import main
+from mier_pl.cli.commands import main
 
 main()

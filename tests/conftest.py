@@ -37,7 +37,7 @@ def families(names) -> list:
 @pytest.fixture
 def run_cli(tmp_path, monkeypatch):
     """Call ``python -m mier_pl`` in-process from ``tmp_path``; returns the CLI object."""
-    from mier_pl.cli import main
+    from mier_pl.cli.main import main
 
     monkeypatch.chdir(tmp_path)
 

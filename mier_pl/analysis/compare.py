@@ -1,15 +1,15 @@
-"""``python -m mier_pl.compare``: methods or variants side by side, over seeds, against env steps.
+"""``python -m mier_pl compare``: methods or variants side by side, over seeds, against env steps.
 
 Each ``NAME=DIR`` names one method or variant and a directory whose subdirectories are its
 seeds' ``fit`` runs (``metrics.csv``; as written with ``--trainer.logger.init_args.save_dir
 ROOT --trainer.logger.init_args.name NAME --trainer.logger.init_args.version s<seed>``). A
 seed run that holds ``adapt/results.json`` (an ``adapt`` run written into it) adds MIER's
-relabeled test return (MIER's, or PEARL + relabeling's for a PEARL run), and one that holds ``final_eval.json`` (``python -m mier_pl.evaluate``)
+relabeled test return (MIER's, or PEARL + relabeling's for a PEARL run), and one that holds ``final_eval.json`` (``python -m mier_pl evaluate``)
 its re-evaluation on every task. The comparison is written as Markdown and CSV (final values, mean ±
 std over seeds) and a PNG of the learning curves against env steps; for families that report
 success (Meta-World) the success rates too:
 
-    python -m mier_pl.compare oracle=runs/point_goal/oracle mier=runs/point_goal/mier \\
+    python -m mier_pl compare oracle=runs/point_goal/oracle mier=runs/point_goal/mier \\
         --out docs/learning/point_goal --title "point-goal, 40 epochs"
 
 Only numbers read from the runs go into the outputs.
@@ -46,7 +46,7 @@ class SeedRun:
     test: dict[float, float]
     test_key: str
     mier: float | None = None  # mean test return after relabeling (MIER, or PEARL + relabeling)
-    reeval: dict | None = None  # final_eval.json of python -m mier_pl.evaluate
+    reeval: dict | None = None  # final_eval.json of python -m mier_pl evaluate
     train_success: dict[float, float] = field(default_factory=dict)  # empty: none reported
     test_success: dict[float, float] = field(default_factory=dict)
 
@@ -199,7 +199,7 @@ def plot(variants: list[Variant], out: Path, title: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mier_pl.compare", description=__doc__.splitlines()[0]
+        prog="python -m mier_pl compare", description=__doc__.splitlines()[0]
     )
     parser.add_argument("variants", nargs="+", help="NAME=DIR, DIR holding one run per seed")
     parser.add_argument("--out", type=Path, required=True, help="output prefix (no suffix)")

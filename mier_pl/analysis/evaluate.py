@@ -1,14 +1,14 @@
-"""``python -m mier_pl.evaluate RUN_DIR...``: re-evaluate meta-trained checkpoints, all tasks.
+"""``python -m mier_pl evaluate RUN_DIR...``: re-evaluate meta-trained checkpoints, all tasks.
 
 Training evaluates a few train tasks once per evaluation; a final figure deserves more. For each
 ``fit`` run directory this loads ``checkpoints/last.ckpt`` and runs the training evaluation
 (A steps of adaptation data, adapt, one deterministic episode) on **every** train and test
 task, ``--repeats`` times with different seeds, and writes ``final_eval.json`` beside the run's
-``metrics.csv`` (``python -m mier_pl.compare`` reports it when present). On the test tasks this
+``metrics.csv`` (``python -m mier_pl compare`` reports it when present). On the test tasks this
 is MIER-wR (or the oracle's test return); MIER's relabeled return comes from ``adapt``. A PEARL
 run is evaluated with PEARL's protocol (``PEARLModule.evaluate_tasks``; A is unused).
 
-    python -m mier_pl.evaluate lightning_logs/point-goal/version_0 --repeats 5
+    python -m mier_pl evaluate lightning_logs/point-goal/version_0 --repeats 5
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def evaluate_run(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mier_pl.evaluate", description=__doc__.splitlines()[0]
+        prog="python -m mier_pl evaluate", description=__doc__.splitlines()[0]
     )
     parser.add_argument("runs", nargs="+", type=Path, help="fit run directories")
     parser.add_argument("--repeats", type=int, default=5, help="evaluations per task (5)")

@@ -1,4 +1,4 @@
-"""``python -m mier_pl.report RUN_DIR...``: aggregate runs (seeds) into mean ± std.
+"""``python -m mier_pl report RUN_DIR...``: aggregate runs (seeds) into mean ± std.
 
 Each RUN_DIR is a ``fit`` run directory (``lightning_logs/<family>/version_<n>``, holding
 ``metrics.csv``). For every metric asked for, the report takes each run's series per epoch,
@@ -17,7 +17,7 @@ averaged as seeds; it writes ``methods.csv`` (per method and test task: mean, st
 ``methods.png`` (per task and averaged, as the paper's Figure 4) to ``--out`` (default:
 ``report/`` beside the first run)::
 
-    python -m mier_pl.report --adapt runs/mier/s0/adapt runs/pearl/s0/adapt --out runs/report
+    python -m mier_pl report --adapt runs/mier/s0/adapt runs/pearl/s0/adapt --out runs/report
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def config_differences(runs: list[Path]) -> dict[str, list[Any]]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m mier_pl.report", description=__doc__.splitlines()[0]
+        prog="python -m mier_pl report", description=__doc__.splitlines()[0]
     )
     parser.add_argument("runs", nargs="*", type=Path, help="fit run directories (one per seed)")
     parser.add_argument(
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def report_methods(args: argparse.Namespace) -> None:
     """``--adapt``: methods side by side per test task (see the module docstring)."""
-    from mier_pl.results import load_results, method_returns, plot_methods
+    from mier_pl.analysis.results import load_results, method_returns, plot_methods
 
     runs = [load_results(d) for d in args.adapt]
     families = sorted({r.family for r in runs})

@@ -1,10 +1,10 @@
-"""``python -m mier_pl.reproduce``: the paper's Figure 4 and 5 for one family, in one command.
+"""``python -m mier_pl reproduce``: the paper's Figure 4 and 5 for one family, in one command.
 
 For each seed and method: ``fit``, then the test-time step (``adapt`` for MIER, which gives
-MIER-wR and MIER from one run, and for PEARL; ``python -m mier_pl.evaluate`` for the oracle,
+MIER-wR and MIER from one run, and for PEARL; ``python -m mier_pl evaluate`` for the oracle,
 which needs no adaptation), then one report of them all::
 
-    python -m mier_pl.reproduce --config conf/point_goal.yaml --seeds 0,1,2 \\
+    python -m mier_pl reproduce --config conf/point_goal.yaml --seeds 0,1,2 \\
         --methods mier,oracle --budget cpu
 
 Runs land in ``ROOT/<config>/<budget>/<method>/s<seed>`` (``--root``, default
@@ -38,10 +38,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from mier_pl.analysis.report import epoch_series
 from mier_pl.envs import make_env
-from mier_pl.report import epoch_series
 
-PROG = "python -m mier_pl.reproduce"
+PROG = "python -m mier_pl reproduce"
 CONF = Path(__file__).resolve().parents[1] / "conf"
 BUDGETS = ("cpu", "paper", "config")
 
@@ -49,7 +49,7 @@ BUDGETS = ("cpu", "paper", "config")
 @dataclass(frozen=True)
 class Method:
     """A method of the comparison: what its ``fit`` adds to the family config, and how its
-    test returns are produced ("adapt": an ``adapt`` run; "evaluate": ``mier_pl.evaluate``)."""
+    test returns are produced ("adapt": an ``adapt`` run; "evaluate": ``mier_pl.analysis.evaluate``)."""
 
     name: str
     fit_args: tuple[str, ...]
@@ -152,7 +152,7 @@ def plan(args: argparse.Namespace, extra: list[str]) -> tuple[Path, list[Job]]:
                 if args.tasks:
                     test += ["--tasks", args.tasks]
             else:
-                test = [sys.executable, "-m", "mier_pl.evaluate", str(run), "--repeats", "3"]
+                test = [sys.executable, "-m", "mier_pl", "evaluate", str(run), "--repeats", "3"]
             jobs.append(Job(method, seed, run, fit, test))
     return root, jobs
 
@@ -342,7 +342,7 @@ def _markdown(meta: dict, table: dict, ids: list[int], xs: list, axis: str) -> s
         + "; ".join(
             f"{LABELS[m]} {np.mean(v) / 60:.1f} min" for m, v in meta["wall_seconds"].items()
         )
-        + ". Written by `python -m mier_pl.reproduce`.",
+        + ". Written by `python -m mier_pl reproduce`.",
         "",
         "| method | mean ± std over seeds | per seed |",
         "|---|---|---|",

@@ -45,7 +45,7 @@ class TaskResult:
     Attributes:
         task: index into the family's test tasks.
         description: the task (its repr).
-        mier_wr: return after context adaptation only (spec §6 step 6); for a PEARL run,
+        mier_wr: return after context adaptation only (docs/algorithm.md §6 step 6); for a PEARL run,
             the return of PEARL's evaluation protocol.
         mier: return after each relabeling epoch (``mier[-1]`` is the MIER result; for
             method ``pearl_relabel`` PEARL + relabeling; empty for method ``pearl``).

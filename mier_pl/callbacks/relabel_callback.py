@@ -1,13 +1,13 @@
-"""``RelabelCallback``: when Algorithm 2 (spec §6) identifies, evaluates and relabels.
+"""``RelabelCallback``: when Algorithm 2 (docs/algorithm.md §6) identifies, evaluates and relabels.
 
-It drives an :class:`~mier_pl.modules.adapt.AdaptModule` (duck-typed: callbacks never import
+It drives an :class:`~mier_pl.modules.adapt_module.AdaptModule` (duck-typed: callbacks never import
 modules) and owns what an interrupted adaptation needs back: the test task's real transitions,
 the synthetic FIFO buffer, the identification report, the returns so far and the RNG states.
 
 Schedule, per test task:
 
 - fit start: collect A real transitions with φ₀, identify φ_T̂ (N context steps, M model
-  steps), then evaluate: that return is MIER-wR (no relabeling, spec §6 step 6);
+  steps), then evaluate: that return is MIER-wR (no relabeling, docs/algorithm.md §6 step 6);
 - loop step ``k`` of an epoch with ``k % refresh_every == 0``: a new synthetic batch;
 - epoch end: evaluate (the MIER return after that relabeling epoch, and the evaluation
   "before" the next one).
@@ -26,7 +26,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from mier_pl.data.batch import TransitionBatch
-from mier_pl.data.relabel import AdaptConfig, RelabelReplay
+from mier_pl.data.relabel_replay import AdaptConfig, RelabelReplay
 from mier_pl.data.rng import device_rng_state, restore_device_rng_state
 
 

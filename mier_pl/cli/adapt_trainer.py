@@ -1,12 +1,12 @@
-"""The ``adapt`` subcommand: Algorithm 2 (spec §6) on every test task of a family.
+"""The ``adapt`` subcommand: Algorithm 2 (docs/algorithm.md §6) on every test task of a family.
 
 ``python -m mier_pl adapt --config conf/<family>.yaml --ckpt_path <meta-trained last.ckpt>``
 
 :class:`MIERTrainer` is Lightning's ``Trainer`` plus an :meth:`~MIERTrainer.adapt` method;
 LightningCLI turns its signature into the subcommand's arguments (the same mechanism as
 ``fit``). For each test task a fresh copy of the checkpoint's MIER is wrapped in an
-:class:`~mier_pl.modules.adapt.AdaptModule` and trained by its own ``Trainer`` with a
-:class:`~mier_pl.callbacks.relabel.RelabelCallback`. The checkpoint file is only read.
+:class:`~mier_pl.modules.adapt_module.AdaptModule` and trained by its own ``Trainer`` with a
+:class:`~mier_pl.callbacks.relabel_callback.RelabelCallback`. The checkpoint file is only read.
 
 A run writes ``lightning_logs/<family>/adapt_<n>/``: ``results.{csv,json}``, ``returns.png``,
 ``comparison.png``, TensorBoard/CSV logs of the summary, ``adapt_run.json`` (the checkpoint's
@@ -15,7 +15,7 @@ SHA-256 and the settings) and ``task_<i>/`` with each task's logs, ``result.json
 read back, an unfinished one continues from its last epoch; a resume with another checkpoint
 or other settings is refused, so one run's results never mix two).
 
-Like ``cli.py`` this is the top of the import graph: it alone joins modules and callbacks.
+Like ``cli/main.py`` this is the top of the import graph: it alone joins modules and callbacks.
 """
 
 from __future__ import annotations
@@ -39,20 +39,7 @@ from pytorch_lightning import LightningModule, Trainer
 from pytorch_lightning.callbacks import ModelCheckpoint, RichProgressBar
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 
-from mier_pl.callbacks.relabel import RelabelCallback
-from mier_pl.data.buffer import MultiTaskReplay
-from mier_pl.data.checkpoint_io import AtomicCheckpointIO, read_checkpoint
-from mier_pl.data.datamodule import ReplayDataModule
-from mier_pl.data.relabel import AdaptConfig
-from mier_pl.data.rollout import Collector
-from mier_pl.envs.base import describe_task
-from mier_pl.hook_dispatch import NullProfiler
-from mier_pl.loggers import TensorBoardCSVLogger
-from mier_pl.modules.adapt import AdaptModule, PEARLRelabelModule
-from mier_pl.modules.base import check_checkpoint_family
-from mier_pl.modules.mier import MIERModule
-from mier_pl.modules.pearl import PEARLModule
-from mier_pl.results import (
+from mier_pl.analysis.results import (
     AdaptResults,
     TaskResult,
     dump_task,
@@ -62,6 +49,19 @@ from mier_pl.results import (
     write_plots,
     write_results,
 )
+from mier_pl.callbacks.relabel_callback import RelabelCallback
+from mier_pl.cli.loggers import TensorBoardCSVLogger
+from mier_pl.data.buffer import MultiTaskReplay
+from mier_pl.data.checkpoint_io import AtomicCheckpointIO, read_checkpoint
+from mier_pl.data.datamodule import ReplayDataModule
+from mier_pl.data.relabel_replay import AdaptConfig
+from mier_pl.data.rollout import Collector
+from mier_pl.envs.meta_env import describe_task
+from mier_pl.fast.hook_dispatch import NullProfiler
+from mier_pl.modules.adapt_module import AdaptModule, PEARLRelabelModule
+from mier_pl.modules.base import check_checkpoint_family
+from mier_pl.modules.mier import MIERModule
+from mier_pl.modules.pearl import PEARLModule
 
 TASK_RESULT = "result.json"
 RUN_RECORD = "adapt_run.json"
@@ -124,7 +124,7 @@ def parse_tasks(spec: str | int | None, num_test_tasks: int, family: str) -> lis
     """``"0,3,7"`` (or None: all) → test-task indices, checked against the family's count."""
     if num_test_tasks == 0:
         raise ValueError(
-            f"family {family!r} has no test tasks, and adapt runs on test tasks (spec §6); "
+            f"family {family!r} has no test tasks, and adapt runs on test tasks (docs/algorithm.md §6); "
             "pick a family with test tasks (README, Task families)"
         )
     if spec is None or spec == "":

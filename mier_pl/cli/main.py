@@ -4,8 +4,8 @@ Dims, task counts and the family's kind are derived from the envs the data modul
 linked into the module at instantiation; configs never repeat them.
 
 Subcommands: Lightning's ``fit`` (meta-training, Algorithm 1) and ``adapt`` (test-time
-experience relabeling, Algorithm 2; :mod:`mier_pl.adapt`). Every parser has the top-level
-``adapt:`` group (:class:`~mier_pl.data.relabel.AdaptConfig`), so one family YAML serves both:
+experience relabeling, Algorithm 2; :mod:`mier_pl.cli.adapt_trainer`). Every parser has the top-level
+``adapt:`` group (:class:`~mier_pl.data.relabel_replay.AdaptConfig`), so one family YAML serves both:
 ``fit`` parses the group and ignores it, ``adapt`` reads it.
 """
 
@@ -23,8 +23,10 @@ from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins.io import CheckpointIO
 
-from mier_pl import resume as runs
-from mier_pl.adapt import (
+from mier_pl.callbacks.checkpoint import LastCheckpoint
+from mier_pl.callbacks.optimizer_settings import ConfiguredOptimizerSettings
+from mier_pl.cli import resume as runs
+from mier_pl.cli.adapt_trainer import (
     MIERTrainer,
     adapt_kwargs,
     check_adapt_checkpoint,
@@ -34,19 +36,17 @@ from mier_pl.adapt import (
     parse_tasks,
     run_record,
 )
-from mier_pl.callbacks.checkpoint import LastCheckpoint
-from mier_pl.callbacks.resume import ConfiguredOptimizerSettings
+from mier_pl.cli.loggers import TensorBoardCSVLogger
+from mier_pl.cli.parser import MIERArgumentParser
 from mier_pl.data.checkpoint_io import AtomicCheckpointIO, CheckpointError, read_checkpoint
 from mier_pl.data.datamodule import ReplayDataModule
-from mier_pl.data.relabel import AdaptConfig
+from mier_pl.data.relabel_replay import AdaptConfig
 from mier_pl.envs import family_class
-from mier_pl.loggers import TensorBoardCSVLogger
+from mier_pl.fast.cuda_graph import GraphStepUnsupported
+from mier_pl.fast.precision import Precision
 from mier_pl.modules.base import check_checkpoint_family
-from mier_pl.modules.graph import GraphStepUnsupported
 from mier_pl.modules.mier import MIERModule
 from mier_pl.modules.pearl import PEARLModule
-from mier_pl.parser import MIERArgumentParser
-from mier_pl.precision import Precision
 from mier_pl.ranges import PositiveInt
 
 
@@ -155,7 +155,7 @@ class MIERCLI(LightningCLI):
                 print(f"resume: this config changes {runs.describe(changed)}")
 
     def _resolve_last(self, cfg, tb) -> str | None:
-        """``--ckpt_path last`` (:func:`mier_pl.resume.find_last`); the resumed run keeps
+        """``--ckpt_path last`` (:func:`mier_pl.cli.resume.find_last`); the resumed run keeps
         logging into that run's directory, so its curves continue where they stopped."""
         run_root = Path(tb.init_args["save_dir"], tb.init_args["name"])
         try:
@@ -388,12 +388,12 @@ def _run(args: list[str] | None) -> MIERCLI:
         save_config_kwargs={"overwrite": True},
         trainer_defaults={
             "logger": {
-                "class_path": "mier_pl.loggers.TensorBoardCSVLogger",
+                "class_path": "mier_pl.cli.loggers.TensorBoardCSVLogger",
                 "init_args": {"default_hp_metric": False},
             },
             "num_sanity_val_steps": 0,
             "log_every_n_steps": 50,
-            "profiler": {"class_path": "mier_pl.hook_dispatch.NullProfiler"},
+            "profiler": {"class_path": "mier_pl.fast.hook_dispatch.NullProfiler"},
         },
         args=args,
     )

@@ -8,7 +8,7 @@ refused by name) and the rest, which this config changes and the CLI reports. Li
 ``--ckpt_path`` handling instead overwrote the config's model settings with the checkpoint's,
 silently dropping any given at resume.
 
-Like ``cli.py`` this sits at the top of the import graph; nothing below imports it.
+Like ``cli/main.py`` this sits at the top of the import graph; nothing below imports it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Algorithm 2's data (spec §6): its settings, and one test task's real and synthetic replay.
+"""Algorithm 2's data (docs/algorithm.md §6): its settings, and one test task's real and synthetic replay.
 
 The real part is the A transitions collected in the test task with φ₀ (step 1); the synthetic
 part is a FIFO of relabeled train transitions (step 5), a one-task :class:`MultiTaskReplay`, so
@@ -30,7 +30,7 @@ RelabelKind = Literal["rollout", "reward"]
 
 @dataclass
 class AdaptConfig:
-    """Test-time adaptation with experience relabeling (spec §6; defaults are the spec's).
+    """Test-time adaptation with experience relabeling (docs/algorithm.md §6; defaults are the spec's).
 
     Attributes:
         adapt_steps: A, real transitions collected in the test task with φ₀ (200 or 400).
@@ -40,9 +40,9 @@ class AdaptConfig:
             not only where φ₀'s (or uniform) actions do: where the relabeled transitions'
             rewards must be predicted (ours, an option; docs/learning.md).
         context_steps: N, context-only gradient steps on the adapt split (10; 2 or 20 for
-            some families, spec §6 table).
+            some families, docs/algorithm.md §6 table).
         model_steps: M, full-model Adam steps with φ_T̂ frozen (0, or 100 for walker and
-            cheetah-vel). In separate-models mode only the reward model moves (spec §2).
+            cheetah-vel). In separate-models mode only the reward model moves (docs/algorithm.md §2).
         relabel: "rollout" (new actions from π, next state and reward from the model),
             "reward" (keep s, a, s', done; new reward) or "auto": reward for reward-only
             families, rollout otherwise.

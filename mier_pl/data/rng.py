@@ -25,8 +25,8 @@ def restore_device_rng_state(
 ) -> None:
     """Set ``device``'s CUDA generator from :func:`device_rng_state`'s ``state``.
 
-    ``state`` may also be the list of every visible GPU's state that checkpoints before
-    issue 19 held; the entry of ``device``'s index is used when it exists.
+    ``state`` may also be the list of every visible GPU's state that older checkpoints (before
+    the GPU work of docs/scaling.md) held; the entry of ``device``'s index is used when it exists.
     """
     device = torch.device(device)
     if device.type != "cuda" or state is None:

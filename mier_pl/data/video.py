@@ -174,7 +174,7 @@ def _painter(env: Any, width: int, height: int) -> Any:
         return _PointPainter(env, width, height)
     raise RenderUnavailable(
         f"{getattr(env, 'family', type(env).__name__)} has no video renderer "
-        "(mier_pl/render.py draws MuJoCo families and the point families)"
+        "(mier_pl/data/video.py draws MuJoCo families and the point families)"
     )
 
 
@@ -231,7 +231,7 @@ class EpisodeRecorder:
 
     Args:
         title: which episode it is, e.g. ``"cheetah-vel train task 3"``.
-        description: the task, e.g. ``"velocity=1.2"`` (:func:`mier_pl.envs.base.describe_task`).
+        description: the task, e.g. ``"velocity=1.2"`` (:func:`mier_pl.envs.meta_env.describe_task`).
         width, height: frame size in pixels.
     """
 

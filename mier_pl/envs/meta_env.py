@@ -1,6 +1,6 @@
 """The task-family interface every mier_pl environment implements.
 
-A *family* is a distribution of MDPs sharing state and action spaces (spec §1). The
+A *family* is a distribution of MDPs sharing state and action spaces (docs/algorithm.md §1). The
 environment object holds the family's fixed train and test task lists and switches task in
 place with :meth:`MetaEnv.set_task`, so a collector can keep one env per concurrent task slot
 and never rebuild a MuJoCo model. The relabeler needs the family's termination rule as a pure
@@ -28,7 +28,7 @@ class MetaEnv(gym.Env, Generic[TaskT]):
     Attributes:
         family: the family's name as used in configs (``"ant-negated-joints"``).
         env_id: the Gymnasium id it is registered under (``"mier_pl/AntNegatedJoints-v0"``).
-        reward_only: True when tasks differ only in reward (spec §8): such families use
+        reward_only: True when tasks differ only in reward (docs/algorithm.md §8): such families use
             separate reward/state models and reward relabeling; others use the joint model
             and rollout relabeling.
         max_episode_steps: the horizon (200, or 30 for the point families).

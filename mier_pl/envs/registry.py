@@ -6,7 +6,7 @@ from typing import Literal, get_args
 
 import gymnasium as gym
 
-from mier_pl.envs.base import MetaEnv
+from mier_pl.envs.meta_env import MetaEnv
 
 # Every family a config may name; the CLI rejects anything else before any compute.
 FamilyName = Literal[

@@ -1,4 +1,4 @@
-"""A training step replayed as one CUDA graph (``--model.init_args.cuda_graph true``, issue 19).
+"""A training step replayed as one CUDA graph (``--model.init_args.cuda_graph true``; docs/scaling.md).
 
 A MIER step is about 800 small kernels (the second-order inner loop, the outer Adam step, the
 critic, actor and α steps); on a GPU their launches cost more than their arithmetic.
@@ -22,7 +22,7 @@ What the captured step must be, and where each piece makes it so:
 
 ``capture=False`` is the rehearsal: the same step on the same static buffers, run eagerly each
 call (any device), with its outputs copied into fixed tensors: what the tests on a CPU check
-(tests/modules/test_graph_step.py).
+(tests/fast/test_cuda_graph.py).
 """
 
 from __future__ import annotations

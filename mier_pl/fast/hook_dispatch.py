@@ -13,11 +13,15 @@ loop"). Both are removed here without changing what Lightning calls or in what o
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any
 
 from pytorch_lightning.profilers import PassThroughProfiler
 
 _NO_PROFILE = contextlib.nullcontext()
+PLAIN_HOOK_NAME = os.environ.get("MIER_FAST_HOOKS", "1") != "0"
+"""``MIER_FAST_HOOKS=0`` (read at import) turns :class:`PlainHookName`'s shortcut off; the
+default profiler is turned off by naming any other (``--trainer.profiler``)."""
 
 
 class NullProfiler(PassThroughProfiler):
@@ -36,7 +40,7 @@ class PlainHookName:
     ``nn.Module.__setattr__`` unchanged."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "_current_fx_name":
+        if name == "_current_fx_name" and PLAIN_HOOK_NAME:
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)

@@ -1,4 +1,4 @@
-"""Meta-World's observation without SciPy's per-call overhead (issue 17): the same numbers.
+"""Meta-World's observation without SciPy's per-call overhead (docs/metaworld.md): the same numbers.
 
 Every Sawyer env builds the 18 numbers of the current frame (hand position, gripper opening,
 objects' positions and quaternions) in ``SawyerXYZEnv._get_curr_obs_combined_no_goal``. Under
@@ -23,6 +23,7 @@ rest ``np.split``/``np.hstack`` packing. This module gives the same numbers, bit
 from __future__ import annotations
 
 import math
+import os
 import sys
 import types
 from collections.abc import Callable
@@ -174,7 +175,11 @@ def install(env: Any) -> None:
     has SciPy's ``Rotation`` under that name (so for every env of those classes in this
     process: same answers); ``_get_curr_obs_combined_no_goal`` becomes
     :func:`current_observation` on this instance, unless its class overrides the package's.
+    ``MIER_FAST_METAWORLD_OBS=0`` in the environment turns this off (the package's own
+    observation, SciPy and all).
     """
+    if os.environ.get("MIER_FAST_METAWORLD_OBS", "1") == "0":  # the fast path off
+        return
     from metaworld.sawyer_xyz_env import SawyerXYZEnv
 
     scipy_rotation = _scipy_rotation()

@@ -1,4 +1,4 @@
-"""Experience relabeling (spec §6 step 5) as pure batched functions.
+"""Experience relabeling (docs/algorithm.md §6 step 5) as pure batched functions.
 
 Both take a flat batch of train-task transitions (100 000 by default) and the adapted context
 φ_T̂ and return synthetic transitions of the test task in one pass through the networks: no
@@ -24,7 +24,7 @@ from mier_pl.data.batch import TransitionBatch
 ActFn = Callable[[Tensor, Tensor], Tensor]
 """``act(obs [B, obs_dim], context [B, context_dim]) → actions [B, act_dim]``, sampled from π."""
 TerminationFn = Callable[[Tensor, Tensor, Tensor], Tensor]
-"""The family's batched rule ``(obs, act, next_obs) → terminated`` (bool ``[B]``), spec §7."""
+"""The family's batched rule ``(obs, act, next_obs) → terminated`` (bool ``[B]``), docs/algorithm.md §7."""
 
 
 class SamplingModel(Protocol):

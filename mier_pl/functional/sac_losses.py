@@ -1,4 +1,4 @@
-"""SAC losses over context-conditioned networks (spec §5), as pure functions.
+"""SAC losses over context-conditioned networks (docs/algorithm.md §5), as pure functions.
 
 Each takes modules and tensors and returns ``(loss, metrics)``; stepping optimisers is the
 LightningModule's job. The context φ is concatenated to the observation for the actor and
@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from mier_pl.data.batch import TransitionBatch
-from mier_pl.nets.sac import TanhGaussianActor, TwinCritic
+from mier_pl.nets.sac_nets import TanhGaussianActor, TwinCritic
 
 
 def with_context(obs: Tensor, context: Tensor) -> Tensor:
@@ -31,7 +31,7 @@ def critic_loss(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """0.5·MSE per critic against r·scale + γ(1 − terminated)(min Q_targ(s', a') − α log π(a'|s')).
 
-    Only ``terminated`` stops the bootstrap: a time-limit cut (``truncated``) bootstraps (spec §4).
+    Only ``terminated`` stops the bootstrap: a time-limit cut (``truncated``) bootstraps (docs/algorithm.md §4).
     Shapes: ``batch`` ``[B]``, ``context`` ``[B, context_dim]``.
     """
     state = with_context(batch.obs, context)

@@ -1,8 +1,8 @@
-"""``AdaptModule``: Algorithm 2 (experience relabeling, spec §6) on one test task.
+"""``AdaptModule``: Algorithm 2 (experience relabeling, docs/algorithm.md §6) on one test task.
 
 It holds a copy of a meta-trained :class:`~mier_pl.modules.mier.MIERModule` and offers the
-algorithm's steps as methods; :class:`~mier_pl.callbacks.relabel.RelabelCallback` decides when
-each runs and keeps the replay. One ``training_step`` is one loop step of spec §6 step 4.
+algorithm's steps as methods; :class:`~mier_pl.callbacks.relabel_callback.RelabelCallback` decides when
+each runs and keeps the replay. One ``training_step`` is one loop step of docs/algorithm.md §6 step 4.
 """
 
 from __future__ import annotations
@@ -17,18 +17,18 @@ from torch import Tensor
 
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.buffer import MultiTaskReplay
-from mier_pl.data.relabel import AdaptConfig, RelabelReplay
+from mier_pl.data.relabel_replay import AdaptConfig, RelabelReplay
 from mier_pl.data.rollout import Collector
-from mier_pl.envs.base import describe_task
-from mier_pl.functional import pearl as P
+from mier_pl.data.video import EpisodeRecorder, log_videos, save_video
+from mier_pl.envs.meta_env import describe_task
+from mier_pl.fast.hook_dispatch import PlainHookName
+from mier_pl.functional import pearl_posterior as P
 from mier_pl.functional.adaptation import AdaptationReport, context_lrs, identify
-from mier_pl.functional.relabel import TerminationFn, reward_relabel, rollout_relabel
-from mier_pl.hook_dispatch import PlainHookName
+from mier_pl.functional.relabeling import TerminationFn, reward_relabel, rollout_relabel
 from mier_pl.modules.common import FiniteGuard, log_step_metrics, manual_step
+from mier_pl.modules.context_sac import upgrade_optimizer_states
 from mier_pl.modules.mier import MIERModule
-from mier_pl.modules.sac import upgrade_optimizer_states
 from mier_pl.nets.model import ContextModel
-from mier_pl.render import EpisodeRecorder, log_videos, save_video
 
 
 class AdaptModule(PlainHookName, pl.LightningModule):
@@ -143,10 +143,10 @@ class AdaptModule(PlainHookName, pl.LightningModule):
         return report
 
     def evaluate(self, video: str | None = None) -> float:
-        """One deterministic episode with φ_T̂ (spec §6 step 4); the undiscounted return.
+        """One deterministic episode with φ_T̂ (docs/algorithm.md §6 step 4); the undiscounted return.
 
         ``video`` ("mier_wr" or "mier"): also film it into ``video_dir/<video>.mp4`` (GIF
-        without an mp4 encoder; :mod:`mier_pl.render`) and the task's TensorBoard run.
+        without an mp4 encoder; :mod:`mier_pl.data.video`) and the task's TensorBoard run.
         Families with a success signal leave the episode's success (1.0 or 0.0) in
         :attr:`last_success` (``None`` otherwise).
         """

@@ -1,4 +1,4 @@
-"""``ContextSACModule``: context-conditioned SAC (spec §5)."""
+"""``ContextSACModule``: context-conditioned SAC (docs/algorithm.md §5)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from torch import Tensor, nn
 
 from mier_pl.data.algorithm import Policy
 from mier_pl.data.batch import TransitionBatch
-from mier_pl.functional import sac as F
+from mier_pl.fast.acting import ActingSnapshot
+from mier_pl.functional import sac_losses as F
 from mier_pl.modules.common import as_config
-from mier_pl.nets.sac import ActingSnapshot, TanhGaussianActor, TwinCritic
+from mier_pl.nets.sac_nets import TanhGaussianActor, TwinCritic
 from mier_pl.ranges import (
     ClosedUnitInterval,
     PositiveFloat,
@@ -29,7 +30,7 @@ Optimize = Callable[[torch.optim.Optimizer, Tensor], None]
 
 @dataclass
 class SACConfig:
-    """SAC settings (spec §5; defaults are the release's).
+    """SAC settings (docs/algorithm.md §5; defaults are the release's).
 
     Attributes:
         hidden: hidden layer sizes of actor and critics (300-300-300 for the benchmarks and
@@ -40,6 +41,9 @@ class SACConfig:
         reward_scale: multiplies rewards in the critic target (1).
         target_entropy: "release" for H̄ = −1, "action_dim" for H̄ = −|A|.
         init_log_alpha: starting log α (0).
+        snapshot_acting: collection and evaluation act through
+            :class:`~mier_pl.fast.acting.ActingSnapshot` (true; speed only, the same actions up to
+            float rounding); false acts with the actor itself (:meth:`ContextSACModule.act`).
     """
 
     hidden: tuple[PositiveInt, ...] = (300, 300, 300)
@@ -49,6 +53,7 @@ class SACConfig:
     reward_scale: float = 1.0
     target_entropy: Literal["release", "action_dim"] = "release"
     init_log_alpha: float = 0.0
+    snapshot_acting: bool = True
 
     def __post_init__(self) -> None:
         check_ranges(self, "model.init_args.sac")
@@ -105,7 +110,7 @@ class ContextSACModule(pl.LightningModule):
         overhead. Fused Adam (one kernel per step instead of a loop over parameter tensors)
         is also the same maths. Measured on the CPU at batch 256: +7 % updates/s for fused
         Adam, +3 % for the merged step (BENCHMARKS.md). ``capturable``: also safe to capture
-        in a CUDA graph (mier_pl/modules/graph.py); fused Adam keeps its step counts on the
+        in a CUDA graph (mier_pl/fast/cuda_graph.py); fused Adam keeps its step counts on the
         device either way.
         """
         lr, cap = self.cfg.lr, capturable
@@ -129,6 +134,8 @@ class ContextSACModule(pl.LightningModule):
         host↔device copy per step: on a GPU, the tiny actor's dozen kernel launches per step
         can cost more than its arithmetic on a CPU.
         """
+        if not self.cfg.snapshot_acting:  # the fast path off: the actor itself, where it is
+            return self.act
         device = self.log_alpha.device if act_on == "device" else torch.device("cpu")
         return ActingSnapshot(self.actor, self.obs_dim, device)
 

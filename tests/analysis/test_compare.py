@@ -1,4 +1,4 @@
-"""``python -m mier_pl.compare``: the table and curves hold exactly the runs' numbers."""
+"""``python -m mier_pl compare``: the table and curves hold exactly the runs' numbers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from mier_pl.compare import main
+from mier_pl.analysis.compare import main
 
 FIELDS = ["epoch", "step", "progress/env_steps", "eval/train_return", "eval/test_return_mier_wr"]
 

@@ -1,4 +1,4 @@
-"""``python -m mier_pl.evaluate``: a fit checkpoint re-evaluated on every task."""
+"""``python -m mier_pl evaluate``: a fit checkpoint re-evaluated on every task."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mier_pl.evaluate import main
+from mier_pl.analysis.evaluate import main
 from tests.conftest import fit_debug
 
 

@@ -1,4 +1,4 @@
-"""``python -m mier_pl.report`` aggregates runs into mean ± std."""
+"""``python -m mier_pl report`` aggregates runs into mean ± std."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import csv
 import pytest
 import yaml
 
-from mier_pl.report import main
+from mier_pl.analysis.report import main
 
 
 def _run(path, values):
@@ -77,8 +77,8 @@ def test_report_errors_are_one_line(tmp_path):
 def test_adapt_runs_of_several_methods_are_set_side_by_side(tmp_path):
     import csv as _csv
 
-    from mier_pl.report import main as report_main
-    from mier_pl.results import AdaptResults, TaskResult, write_results
+    from mier_pl.analysis.report import main as report_main
+    from mier_pl.analysis.results import AdaptResults, TaskResult, write_results
 
     def run(name, method, rows):
         tasks = [TaskResult(i, f"goal={i}", wr, curve) for i, (wr, curve) in enumerate(rows)]
@@ -103,7 +103,7 @@ def test_adapt_runs_of_several_methods_are_set_side_by_side(tmp_path):
 
 
 def test_report_needs_fit_runs_or_adapt_runs(tmp_path):
-    from mier_pl.report import main as report_main
+    from mier_pl.analysis.report import main as report_main
 
     with pytest.raises(SystemExit, match="--adapt"):
         report_main([])

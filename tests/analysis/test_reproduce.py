@@ -1,4 +1,4 @@
-"""``python -m mier_pl.reproduce``: commands, resumption, refusal of changed settings, the
+"""``python -m mier_pl reproduce``: commands, resumption, refusal of changed settings, the
 report's numbers, and the env-step budget its budgets rest on."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mier_pl.reproduce as reproduce
+import mier_pl.analysis.reproduce as reproduce
 from tests.conftest import CONF, fit_debug, metric_series, read_metrics
 
 DEBUG = ["--config", str(CONF / "point_rotated.yaml"), "--overlay", str(CONF / "debug.yaml")]
@@ -24,7 +24,7 @@ def test_print_commands_lists_every_fit_and_test_step_and_a_slurm_array(capsys, 
     assert all(str(CONF / "budget" / "cpu.yaml") in line for line in fits)
     assert sum("context_source oracle" in line for line in fits) == 2
     assert out.count(" -m mier_pl adapt ") == 2 * 2  # the list and the array script, MIER only
-    assert out.count(" -m mier_pl.evaluate ") == 2 * 2
+    assert out.count(" -m mier_pl evaluate ") == 2 * 2
     assert "#SBATCH --array=0-3" in out
     assert not tmp_path.joinpath("point_rotated").exists()  # nothing ran
 

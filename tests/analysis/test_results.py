@@ -8,7 +8,7 @@ import io
 import pytest
 from rich.console import Console
 
-from mier_pl.results import (
+from mier_pl.analysis.results import (
     AdaptResults,
     TaskResult,
     load_results,
@@ -68,7 +68,13 @@ def test_missing_results_name_the_directory(tmp_path):
 
 
 def test_success_rates_reach_the_summary_and_round_trip(tmp_path):
-    from mier_pl.results import AdaptResults, TaskResult, load_results, summary_table, write_results
+    from mier_pl.analysis.results import (
+        AdaptResults,
+        TaskResult,
+        load_results,
+        summary_table,
+        write_results,
+    )
 
     tasks = [
         TaskResult(0, "a", 1.0, [2.0, 3.0], mier_wr_success=0.0, mier_success=[1.0, 1.0]),

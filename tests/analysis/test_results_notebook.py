@@ -6,8 +6,8 @@ import nbformat
 import numpy as np
 from nbclient import NotebookClient
 
-from mier_pl.render import Video, mp4_available, write_video
-from mier_pl.results import AdaptResults, TaskResult, write_results
+from mier_pl.analysis.results import AdaptResults, TaskResult, write_results
+from mier_pl.data.video import Video, mp4_available, write_video
 from tests.conftest import ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "results.ipynb"

@@ -1,4 +1,4 @@
-"""The benchmark's figures run (speed itself is measured by `python -m mier_pl.bench`, not here)."""
+"""The benchmark's figures run (speed itself is measured by `python -m benchmarks`, not here)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ import mujoco
 import pytest
 import torch
 
-from mier_pl.bench.accelerations import bench_cpu_acting, bench_matmul_precision
-from mier_pl.bench.common import short_fit_args
-from mier_pl.bench.data import bare_collection, bench_collection, bench_relabel
-from mier_pl.bench.epochs import epoch_time
-from mier_pl.bench.updates import bench_meta_update, bench_pearl_update, bench_sac_update
+from benchmarks.accelerations import bench_cpu_acting, bench_matmul_precision
+from benchmarks.common import short_fit_args
+from benchmarks.data import bare_collection, bench_collection, bench_relabel
+from benchmarks.epochs import epoch_time
+from benchmarks.updates import bench_meta_update, bench_pearl_update, bench_sac_update
 from mier_pl.envs import make_env
 from tests.conftest import CONF
 
 
 def test_every_quick_figure_returns_a_finite_ratio(monkeypatch):
-    import mier_pl.bench.accelerations as accelerations
-    import mier_pl.bench.data as data
+    import benchmarks.accelerations as accelerations
+    import benchmarks.data as data
 
     built: list[torch.device] = []  # collection runs on the requested device
     collector = data.Collector
@@ -70,7 +70,7 @@ def test_epoch_time_scales_a_short_real_epoch_to_the_config():
 def test_cuda_timings_read_the_clock_only_after_a_synchronize(monkeypatch):
     """Every slice starts and ends with a synchronize before the clock is read, so it times
     its own kernels (recorded with stand-ins: a counting synchronize and a fake clock)."""
-    import mier_pl.bench.common as common
+    import benchmarks.common as common
 
     events: list[str] = []
     now = [0.0]
@@ -123,7 +123,7 @@ def test_the_bare_collection_reference_pays_the_host_device_hand_off(monkeypatch
 def test_loop_figure_alternates_lightning_and_bare_epochs():
     """cheetah_neg + debug, 3 epochs of 4 steps: a bare epoch before each Lightning epoch
     (3 of each timed), and the figure is the ratio of the medians after the first."""
-    from mier_pl.bench.loop import bench_loop
+    from benchmarks.loop import bench_loop
 
     conf = str(CONF / "cheetah_neg.yaml")
     row = bench_loop("debug", conf, (str(CONF / "debug.yaml"),), 4, torch.device("cpu"), 3)
@@ -132,7 +132,7 @@ def test_loop_figure_alternates_lightning_and_bare_epochs():
 
 
 def test_cost_curve_pieces():
-    from mier_pl.bench.curves import linearity, replay_point, training_step
+    from benchmarks.curves import linearity, replay_point, training_step
 
     training_step(tasks=2, A=8, width=16, device="cpu")()  # runs at any size
     point = replay_point(tasks=3, fill=1000, seconds=0.05, device="cpu")

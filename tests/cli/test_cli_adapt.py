@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mier_pl import render
+from mier_pl.data import video as render
 from tests.conftest import CONF, metric_series, read_metrics
 
 DEBUG = CONF / "debug.yaml"
@@ -25,7 +25,7 @@ def _sha(path: Path) -> str:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """A one-epoch debug fit of point-rotated: model, SAC and the train replay."""
-    from mier_pl.cli import main
+    from mier_pl.cli.main import main
 
     root = tmp_path_factory.mktemp("fit")
     with pytest.MonkeyPatch.context() as mp:
@@ -165,7 +165,7 @@ def test_bad_task_list_is_refused_before_running(run_cli, checkpoint):
 
 
 def test_a_diverging_model_falls_back_for_its_task_only(run_cli, checkpoint, monkeypatch):
-    import mier_pl.modules.adapt as adapt_module
+    import mier_pl.modules.adapt_module as adapt_module
 
     real_identify, calls = adapt_module.identify, []
 
@@ -193,7 +193,7 @@ def test_a_diverging_model_falls_back_for_its_task_only(run_cli, checkpoint, mon
 def test_resume_finishes_an_interrupted_run(run_cli, checkpoint, monkeypatch, tmp_path):
     """Killed in task 5's second epoch: task 0 is read back, task 5 continues from its epoch-1
     checkpoint and ends exactly as an uninterrupted run of it."""
-    from mier_pl.callbacks.relabel import RelabelCallback
+    from mier_pl.callbacks.relabel_callback import RelabelCallback
 
     real_end, ends = RelabelCallback.on_train_epoch_end, []
 
@@ -315,8 +315,8 @@ def test_posterior_steps_add_the_identified_policys_steps_before_identification(
 ):
     """``adapt.posterior_steps`` P: the A steps identify φ_T̂ (context only), π(·|s, φ_T̂)
     collects P more, and the full identification and the real data are all A + P of them."""
-    from mier_pl.data.relabel import RelabelReplay
-    from mier_pl.modules.adapt import AdaptModule
+    from mier_pl.data.relabel_replay import RelabelReplay
+    from mier_pl.modules.adapt_module import AdaptModule
 
     seen: dict[str, list] = {"identified": [], "posterior": [], "acting": [], "real": []}
     collect, identify = AdaptModule.collect_posterior, AdaptModule.identify

@@ -33,7 +33,7 @@ def test_debug_fit_and_adapt_report_success(run_cli, family, tmp_path):
 
     ckpt = log_dir / "checkpoints" / "last.ckpt"
     # ml1-reach films its adapt episodes where GL renders (the Meta-World camera:
-    # tests/test_render.py); ml10 does not, which saves the suite 17 s of software rendering.
+    # tests/data/test_video.py); ml10 does not, which saves the suite 17 s of software rendering.
     film = family == "ml1-reach"
     run_cli(
         "adapt",

@@ -41,7 +41,7 @@ def test_wandb_offline_needs_no_account(run_cli, monkeypatch, tmp_path):
 
 
 def test_missing_wandb_names_the_extra(monkeypatch):
-    from mier_pl.loggers import WandbLogger
+    from mier_pl.cli.loggers import WandbLogger
 
     monkeypatch.setitem(sys.modules, "wandb", None)
     with pytest.raises(ImportError, match=r"pip install 'mier-pl\[wandb\]'"):
@@ -68,7 +68,7 @@ def test_wandb_plots_eval_returns_against_env_steps(monkeypatch):
     pytest.importorskip("wandb")
     from pytorch_lightning.loggers import wandb as lightning_wandb
 
-    from mier_pl.loggers import WandbLogger
+    from mier_pl.cli.loggers import WandbLogger
 
     calls = []
 

@@ -1,11 +1,11 @@
-"""``mier_pl.parser``: jsonargparse's nested errors condensed to one line."""
+"""``mier_pl.cli.parser``: jsonargparse's nested errors condensed to one line."""
 
 from __future__ import annotations
 
 import pytest
 from jsonargparse import ArgumentError
 
-from mier_pl.parser import MIERArgumentParser, condense
+from mier_pl.cli.parser import MIERArgumentParser, condense
 from mier_pl.ranges import PositiveInt
 
 NESTED = """Parser key "model":

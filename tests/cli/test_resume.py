@@ -1,8 +1,8 @@
-"""``mier_pl.resume``: a checkpoint's settings against a config's, split by what a resume can change."""
+"""``mier_pl.cli.resume``: a checkpoint's settings against a config's, split by what a resume can change."""
 
 from __future__ import annotations
 
-from mier_pl.resume import compare, config_name, model_settings
+from mier_pl.cli.resume import compare, config_name, model_settings
 
 MIER = "mier_pl.modules.MIERModule"
 

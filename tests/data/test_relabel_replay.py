@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mier_pl.data.batch import TransitionBatch
-from mier_pl.data.relabel import AdaptConfig, RelabelReplay
+from mier_pl.data.relabel_replay import AdaptConfig, RelabelReplay
 
 
 def numbered(ids: torch.Tensor) -> TransitionBatch:

@@ -1,4 +1,4 @@
-"""Evaluation videos (mier_pl/render.py): real MuJoCo frames (OSMesa) from a camera that tracks
+"""Evaluation videos (mier_pl/data/video.py): real MuJoCo frames (OSMesa) from a camera that tracks
 the robot, the point families' 2-D picture, captions, mp4/GIF files, TensorBoard and W&B
 logging from ``fit --model.init_args.eval.video_every``, and runs that go on without GL."""
 
@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mier_pl import render
+from mier_pl.data import video as render
 from mier_pl.data.rollout import Collector
+from mier_pl.data.video import EpisodeRecorder, Video, gif_bytes, write_video
 from mier_pl.envs import make_env
-from mier_pl.render import EpisodeRecorder, Video, gif_bytes, write_video
 from tests.conftest import CONF, HAVE_GL, ROOT, needs_metaworld
 
 # CI (.ci/run sets MIER_REQUIRE_GL=1) must render for real: there a missing library fails.
@@ -115,7 +115,7 @@ def test_a_meta_world_episode_films_the_arm_and_the_object_on_the_table():
     gripper) and the object, not a table from behind; frames of the asked size, captioned."""
     import mujoco
 
-    from mier_pl.envs.base import describe_task
+    from mier_pl.envs.meta_env import describe_task
 
     env = make_env("ml1-reach")
     task = env.test_tasks[0]
@@ -223,7 +223,7 @@ def test_without_gl_the_run_says_once_what_it_needs_and_goes_on(gl, display):
     code = """
 import warnings, numpy as np
 from mier_pl.data.rollout import Collector
-from mier_pl.render import EpisodeRecorder
+from mier_pl.data.video import EpisodeRecorder
 c = Collector("cheetah-vel", None, seed=0)
 act = lambda obs: __import__("torch").zeros(obs.shape[0], 6)
 with warnings.catch_warnings(record=True) as caught:
@@ -349,7 +349,7 @@ def test_wandb_offline_gets_the_videos_with_their_captions(run_cli, monkeypatch,
 
 
 def test_notebook_helpers_find_the_adapt_videos(tmp_path):
-    from mier_pl.results import task_videos, videos_html
+    from mier_pl.analysis.results import task_videos, videos_html
 
     video = Video(np.zeros((2, 16, 16, 3), np.uint8), 10.0, "c", 0.0)
     for task in ("task_00", "task_03"):

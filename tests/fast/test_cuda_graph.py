@@ -1,4 +1,4 @@
-"""The capture-safe training step of ``--model.init_args.cuda_graph true`` (modules/graph.py).
+"""The capture-safe training step of ``--model.init_args.cuda_graph true`` (fast/cuda_graph.py).
 
 No GPU here, so the step is rehearsed: ``MIERModule.rehearse_graph`` (tests only, not a CLI
 option) runs the very step a CUDA graph would capture, eagerly on the CPU, on its static
@@ -16,13 +16,13 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from mier_pl.data.batch import MetaBatch, TransitionBatch
-from mier_pl.functional import sac as sac_losses
-from mier_pl.modules.graph import (
+from mier_pl.fast.cuda_graph import (
     GraphedStep,
     batch_tensors,
     graph_step_problem,
     states_to_param_devices_,
 )
+from mier_pl.functional import sac_losses
 from mier_pl.modules.mier import MIERModule
 from tests.conftest import fit_debug
 from tests.modules.sync_counter import SyncCounter, add_fit_callbacks, count_syncs_in_fit

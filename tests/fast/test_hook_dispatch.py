@@ -1,4 +1,4 @@
-"""mier_pl/hook_dispatch.py and the cached checkpoint key: the same hooks, cheaper dispatch."""
+"""mier_pl/fast/hook_dispatch.py and the cached checkpoint key: the same hooks, cheaper dispatch."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.profilers import SimpleProfiler
 
 from mier_pl.callbacks.checkpoint import LastCheckpoint
-from mier_pl.hook_dispatch import NullProfiler, PlainHookName
+from mier_pl.fast.hook_dispatch import NullProfiler, PlainHookName
 from tests.conftest import fit_debug
 
 

@@ -18,7 +18,7 @@ from mier_pl.data.rollout import Collector
 from mier_pl.envs import make_env
 from mier_pl.envs.point import STEP_SIZE
 from mier_pl.envs.registry import family_class
-from mier_pl.functional.relabel import reward_relabel, rollout_relabel
+from mier_pl.functional.relabeling import reward_relabel, rollout_relabel
 
 
 def _step(obs: Tensor, act: Tensor, angle: Tensor | float = 0.0) -> Tensor:

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from mier_pl.data.batch import TransitionBatch
-from mier_pl.functional import sac as F
-from mier_pl.modules.sac import ContextSACModule, SACConfig, upgrade_optimizer_states
-from mier_pl.nets.sac import TanhGaussianActor, TwinCritic
+from mier_pl.functional import sac_losses as F
+from mier_pl.modules.context_sac import ContextSACModule, SACConfig, upgrade_optimizer_states
+from mier_pl.nets.sac_nets import TanhGaussianActor, TwinCritic
 
 F64 = torch.float64
 OBS, ACT, CTX, B = 3, 2, 4, 6
@@ -315,7 +315,7 @@ def test_acting_snapshot_computes_few_rows_in_numpy_and_many_in_torch(monkeypatc
     """On the host, a call whose layers all have at most ``HOST_MATMUL_LIMIT`` rows × in × out
     runs in NumPy; a larger one in torch. Both give the torch actor's actions (float64: 1e-12)
     and take the same noise draw from torch's generator."""
-    from mier_pl.nets import sac as nets
+    from mier_pl.fast import acting as nets
 
     sac = make_sac()  # hidden 16²: the largest layer is 16 × 16 = 256 multiply-adds per row
     policy = sac.policy()

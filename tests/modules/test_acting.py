@@ -1,11 +1,11 @@
 """``--model.init_args.collect.act_on cpu``: collection and evaluation act with a CPU copy of
-the actor, refreshed once per collection phase (mier_pl/modules/sac.py ``policy``)."""
+the actor, refreshed once per collection phase (mier_pl/modules/context_sac.py ``policy``)."""
 
 from __future__ import annotations
 
 import torch
 
-from mier_pl.modules.sac import ContextSACModule
+from mier_pl.modules.context_sac import ContextSACModule
 from tests.conftest import fit_debug
 
 
