@@ -37,7 +37,7 @@ setup-metaworld: $(STAMP)
 
 # The Meta-World tests (skipped by `make test` where metaworld is absent); about 3 minutes.
 test-metaworld: setup-metaworld
-	$(BIN)/python -m pytest -q tests/envs tests/cli/test_cli_meta_world.py \
+	$(BIN)/python -m pytest -q tests/envs tests/cli/test_cli_meta_world.py tests/benchmarks/test_bench_meta_world.py \
 		"tests/cli/test_cli_fit.py::test_every_config_runs_one_debug_epoch"
 
 test-slow: $(STAMP)

@@ -25,7 +25,7 @@ import yaml
 
 from benchmarks.common import short_fit_args
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "conf"
 OVERLAYS = {"debug.yaml", "model_only.yaml", "pearl.yaml"}
 
 

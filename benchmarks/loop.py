@@ -27,7 +27,7 @@ from pytorch_lightning.callbacks import Callback
 from benchmarks.common import elapsed, optimize, row, short_fit_args
 from mier_pl.cli.main import main as cli_main
 
-CONF = Path(__file__).resolve().parents[2] / "conf"
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 class BareEpochs(Callback):

@@ -272,7 +272,7 @@ def bench_epoch(steps: int, seconds: float, device) -> dict:
     updates of the same sizes (from the bare loops above)."""
     from mier_pl.cli.main import main as cli_main
 
-    conf = Path(__file__).resolve().parents[2] / "conf" / "cheetah_neg.yaml"
+    conf = Path(__file__).resolve().parents[1] / "conf" / "cheetah_neg.yaml"
     cwd = os.getcwd()
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)

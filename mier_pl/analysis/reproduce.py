@@ -42,7 +42,7 @@ from mier_pl.analysis.report import epoch_series
 from mier_pl.envs import make_env
 
 PROG = "python -m mier_pl reproduce"
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = Path(__file__).resolve().parents[2] / "conf"
 BUDGETS = ("cpu", "paper", "config")
 
 

@@ -71,6 +71,7 @@ def test_a_run_made_with_an_edited_config_file_is_refused(tmp_path):
         reproduce.check_record(job)
 
 
+@pytest.mark.e2e
 def test_debug_comparison_end_to_end_then_reused(tmp_path, monkeypatch):
     """point-rotated at debug size, one seed, MIER and the oracle, adapt on test tasks 0 and 1:
     the report's numbers are those in the runs' own result files; a second call runs nothing."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import nbformat
 import numpy as np
+import pytest
 from nbclient import NotebookClient
 
 from mier_pl.analysis.results import AdaptResults, TaskResult, write_results
 from mier_pl.data.video import Video, mp4_available, write_video
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
 
 NOTEBOOK = ROOT / "notebooks" / "results.ipynb"
 

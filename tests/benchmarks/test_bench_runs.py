@@ -18,6 +18,8 @@ from benchmarks.updates import bench_meta_update, bench_pearl_update, bench_sac_
 from mier_pl.envs import make_env
 from tests.conftest import CONF
 
+pytestmark = pytest.mark.e2e
+
 
 def test_every_quick_figure_returns_a_finite_ratio(monkeypatch):
     import benchmarks.accelerations as accelerations

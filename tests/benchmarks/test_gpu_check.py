@@ -11,6 +11,8 @@ import torch
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is visible: the check would run")
 def test_gpu_check_refuses_without_a_gpu_naming_the_fix(tmp_path):

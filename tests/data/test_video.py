@@ -216,6 +216,7 @@ def test_rendering_leaves_the_evaluation_episodes_unchanged():
     assert len(recorders[1].frames) == 31  # the reset and 30 steps
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("gl", "display"), [("glfw", ":97"), ("", "")])
 def test_without_gl_the_run_says_once_what_it_needs_and_goes_on(gl, display):
     """GLFW with a display that is not there fails for real (and a second attempt would abort

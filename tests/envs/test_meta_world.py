@@ -198,16 +198,6 @@ def test_the_array_touching_object_agrees_with_metaworlds():
     assert 20 < sum(answers) < 150  # both answers occur
 
 
-def test_the_collection_benchmark_measures_a_meta_world_family():
-    import math
-
-    from benchmarks.data import bench_collection
-
-    row = bench_collection("ml1-reach", 0.05, "cpu")
-    assert row["figure"] == "collection ml1-reach" and row["unit"] == "env steps/s"
-    assert math.isfinite(row["ratio"]) and 0 < row["ratio"] < 2
-
-
 # ------------------------------------------------------- fast observation
 def _quat_bytes(rotation, matrix) -> bytes:
     return rotation.from_matrix(matrix).as_quat().tobytes()  # bit for bit, signed zeros too

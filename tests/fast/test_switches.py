@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 
+from mier_pl.fast import hook_dispatch
 from mier_pl.fast.acting import ActingSnapshot
 from mier_pl.modules.context_sac import ContextSACModule, SACConfig
 from tests.conftest import ROOT
@@ -35,6 +37,7 @@ def test_snapshot_acting_off_acts_with_the_actor_and_gives_the_same_actions():
     torch.testing.assert_close(noisy, plain.policy("cpu")(obs, context), **exact)
 
 
+@pytest.mark.e2e
 def test_plain_hook_name_turns_off_from_the_environment():
     code = "from mier_pl.fast import hook_dispatch as h; print(h.PLAIN_HOOK_NAME)"
     for value, expected in (("0", "False"), ("1", "True")):
@@ -46,3 +49,20 @@ def test_plain_hook_name_turns_off_from_the_environment():
             check=True,
         )
         assert out.stdout.strip() == expected
+
+
+def test_plain_hook_name_off_goes_through_nn_module_setattr(monkeypatch):
+    class Net(hook_dispatch.PlainHookName, torch.nn.Module):
+        pass
+
+    net = Net()
+    seen: list[str] = []
+    setattr_ = torch.nn.Module.__setattr__
+    monkeypatch.setattr(
+        torch.nn.Module, "__setattr__", lambda s, n, v: seen.append(n) or setattr_(s, n, v)
+    )
+    net._current_fx_name = "training_step"  # the shortcut: nn.Module's lookup skipped
+    assert seen == [] and net._current_fx_name == "training_step"
+    monkeypatch.setattr(hook_dispatch, "PLAIN_HOOK_NAME", False)
+    net._current_fx_name = "on_train_start"
+    assert seen == ["_current_fx_name"] and net._current_fx_name == "on_train_start"

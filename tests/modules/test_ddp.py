@@ -14,6 +14,8 @@ from pytorch_lightning.strategies import DDPStrategy, SingleDeviceStrategy
 
 from tests.conftest import CONF
 
+pytestmark = pytest.mark.e2e
+
 SCRIPT = Path(__file__).with_name("ddp_fit.py")
 
 
