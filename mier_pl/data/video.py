@@ -72,7 +72,7 @@ class _MujocoPainter:
         model.vis.global_.offwidth = max(model.vis.global_.offwidth, width)
         model.vis.global_.offheight = max(model.vis.global_.offheight, height)
         self.renderer = mujoco.Renderer(model, height, width)
-        # Software GL (OSMesa) spends 90 % of a frame on these two: 100 ms → 10 ms at 320×240.
+        # Software GL (OSMesa) spends most of a frame on these two (BENCHMARKS.md).
         self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = False
         self.renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = False
         self.camera = mujoco.MjvCamera()
@@ -358,8 +358,7 @@ def gif_bytes(video: Video) -> bytes:
     """``video`` as a looping animated GIF.
 
     One 256-colour palette for all frames, taken from the first, middle and last ones, without
-    dithering: 0.2 s and 0.7 MB for 200 frames of 320×240, where a palette per frame takes 5 s
-    and 8 MB.
+    dithering: far faster and smaller than a palette per frame (BENCHMARKS.md).
     """
     from PIL import Image
 

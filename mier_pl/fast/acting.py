@@ -18,9 +18,8 @@ from mier_pl.nets.sac_nets import LOG_STD_MAX, LOG_STD_MIN, TanhGaussianActor
 HOST_MATMUL_LIMIT = 1 << 19
 """Largest rows × in × out of a layer that :class:`ActingSnapshot` computes in NumPy. NumPy's
 OpenBLAS runs small products on one core and larger ones on every core, which for a few rows is
-slower than torch and more threads than ``--torch_threads`` asked for: measured here, 5 or 10
-rows × 256² (328 000 and 655 000 multiply-adds) ran on one core, 16 × 256² and 8 × 400² (about
-10⁶) on two."""
+slower than torch and more threads than ``--torch_threads`` asked for (where the switch falls:
+BENCHMARKS.md, "Measurements behind the code")."""
 
 
 class ActingSnapshot:
@@ -34,8 +33,7 @@ class ActingSnapshot:
     bias), and, on the host, torch's dispatch: a call whose every layer has at most
     :data:`HOST_MATMUL_LIMIT` rows × in × out runs in NumPy on the same memory
     (:meth:`_act_host`). Otherwise (and on a device) each layer is an ``addmm`` on a contiguous
-    transposed weight (``F.linear`` on ``nn.Linear``'s layout measured 18-19 µs against 13-14 µs
-    at 5 × 256 → 256). The actions are those of :meth:`TanhGaussianActor.act` up to float
+    transposed weight (faster than ``F.linear`` on ``nn.Linear``'s layout; BENCHMARKS.md). The actions are those of :meth:`TanhGaussianActor.act` up to float
     rounding (the sums run in another order), with the same noise draw from the same generator.
 
     Args:
@@ -96,8 +94,7 @@ class ActingSnapshot:
         """:meth:`_act` in NumPy, for a snapshot on the CPU and a call of few rows.
 
         Between MuJoCo steps, torch's per-operation dispatch is most of what a 5-row policy
-        call costs: in lockstep collection of cheetah (policy 256², 5 rows) the torch path
-        added 110 µs to each lockstep step and this one 62 µs (58 µs and 38 µs called alone).
+        call costs (the two paths measured: BENCHMARKS.md, "Measurements behind the code").
         The noise is the same draw from torch's generator, so seeding and checkpointed RNG
         state work as before.
         """

@@ -1,12 +1,12 @@
 """Meta-World's observation without SciPy's per-call overhead (docs/metaworld.md): the same numbers.
 
 Every Sawyer env builds the 18 numbers of the current frame (hand position, gripper opening,
-objects' positions and quaternions) in ``SawyerXYZEnv._get_curr_obs_combined_no_goal``. Under
-cProfile that was 47 % of an ml1-reach step: 30 % in the envs' ``_get_quat_objects``, which all
-call ``scipy.spatial.transform.Rotation.from_matrix(<one 3x3>).as_quat()`` (about 35 µs for one
-matrix: SciPy's array-API dispatch, ``det``, a gramian, ``isclose``, then the Cython kernel), the
-rest ``np.split``/``np.hstack`` packing. This module gives the same numbers, bit for bit
-(tests/envs/test_meta_world.py), in a few µs:
+objects' positions and quaternions) in ``SawyerXYZEnv._get_curr_obs_combined_no_goal``, most
+of it in the envs' ``_get_quat_objects``, which all call
+``scipy.spatial.transform.Rotation.from_matrix(<one 3x3>).as_quat()`` (SciPy's array-API
+dispatch, ``det``, a gramian, ``isclose``, then the Cython kernel), the rest
+``np.split``/``np.hstack`` packing (measured: BENCHMARKS.md). This module gives the same numbers,
+bit for bit (tests/envs/test_meta_world.py), for less:
 
 - :data:`FAST_ROTATION` stands in for the name ``Rotation`` in a Meta-World env module. For a
   single float64 3x3 that passes SciPy's orthogonality test with margin and has a positive

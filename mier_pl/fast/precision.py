@@ -1,9 +1,9 @@
 """Scoped float32 matmul precision (``--matmul_precision``).
 
 torch's setting is process-global, but the right value depends on the matmul's size: on the
-CPU, oneDNN's kernels (which ``"medium"`` enables) are 1.6-1.9x faster than MKL's on training
-batches of 256-4000 rows and about 1.7x slower per call on collection's batches of a few
-states, where their fixed per-call cost dominates (BENCHMARKS.md). So the run's precision
+CPU, oneDNN's kernels (which ``"medium"`` enables) are faster than MKL's on training batches
+and slower per call on collection's batches of a few states, where their fixed per-call cost
+dominates (BENCHMARKS.md). So the run's precision
 applies to updates and relabeling, and collection and evaluation pin ``"highest"``.
 """
 

@@ -274,9 +274,8 @@ def log_step_metrics(module: pl.LightningModule, metrics: dict[str, Tensor]) -> 
     What ``module.log_dict(metrics)`` of a training step (``on_step``, no ``on_epoch``)
     amounts to, the same rows at the same step with the same ``epoch`` column and in
     ``trainer.logged_metrics``, handed straight to Lightning's logger connector: ``self.log``
-    also files each value into its result collection, about 0.6 ms a value on this CPU even on
-    the steps whose values it then drops, which was 35 % of a point-goal training step
-    (BENCHMARKS.md, "Lightning loop"). Not for the progress bar or for values to reduce over
+    also files each value into its result collection, even on the steps whose values it then
+    drops (its cost: BENCHMARKS.md, "Measurements behind the code"). Not for the progress bar or for values to reduce over
     an epoch or across ranks (``sync_dist``): those go through ``self.log``. Like it, only
     rank 0's loggers write.
     """

@@ -108,8 +108,8 @@ class ContextSACModule(pl.LightningModule):
         their sum writes exactly the gradients two separate backwards would, and Adam is
         elementwise: one optimiser step for both is the same maths as two, for one step's
         overhead. Fused Adam (one kernel per step instead of a loop over parameter tensors)
-        is also the same maths. Measured on the CPU at batch 256: +7 % updates/s for fused
-        Adam, +3 % for the merged step (BENCHMARKS.md). ``capturable``: also safe to capture
+        is also the same maths (gains: BENCHMARKS.md, "Measurements behind the code").
+        ``capturable``: also safe to capture
         in a CUDA graph (mier_pl/fast/cuda_graph.py); fused Adam keeps its step counts on the
         device either way.
         """

@@ -88,7 +88,7 @@ class EnsembleLinear(nn.Module):
         w, b = (self.weight.detach(), self.bias.detach()) if detach else (self.weight, self.bias)
         if w.shape[-1] == 1:
             # A one-unit output (the Q head) as multiply-and-sum: a batched matrix-vector
-            # product through bmm is 4-5x slower on the CPU, forward and backward.
+            # product through bmm is several times slower on the CPU (BENCHMARKS.md).
             # A view of w as rows [n, 1, in] (not a transpose): its gradient then has the
             # parameter's own strides, as DDP's gradient buckets expect.
             return (x * w.view(w.shape[0], 1, w.shape[1])).sum(-1, keepdim=True) + b
