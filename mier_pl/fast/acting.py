@@ -3,8 +3,9 @@
 ``ActingSnapshot`` replaces :meth:`~mier_pl.nets.sac_nets.TanhGaussianActor.act` in collection
 (:meth:`~mier_pl.modules.context_sac.ContextSACModule.policy`). The actions are the actor's up
 to float rounding, with the same noise draw from the same generator; turn it off with
-``--model.init_args.sac.snapshot_acting false`` (tests/fast/test_acting.py checks both paths
-agree). Measured gains: BENCHMARKS.md ("CPU acting").
+``--model.init_args.sac.snapshot_acting false`` (tests/fast/test_switches.py and the snapshot
+tests of tests/functional/test_sac_losses.py check that both paths agree). Measured gains:
+BENCHMARKS.md ("Measurements behind the code").
 """
 
 from __future__ import annotations
