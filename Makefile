@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # caller chose a backend (MUJOCO_GL=egl on GPU nodes).
 export MUJOCO_GL ?= osmesa
 
-.PHONY: setup run test test-slow lint bench bench-curves bench-epochs gpu-check clean config-reference \
+.PHONY: setup run test test-unit test-slow lint bench bench-curves bench-epochs gpu-check clean config-reference \
 	setup-metaworld test-metaworld
 
 $(STAMP): pyproject.toml
@@ -27,6 +27,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The unit loop (about a minute): no learning checks, no end-to-end runs (CLI fits, DDP, ...).
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
 
 # Meta-World families (docs/metaworld.md): metaworld 3.1.1 beside the project's MuJoCo 4.
 # metaworld declares mujoco==3.3.0, so it goes in without its dependencies (the extra lists the
