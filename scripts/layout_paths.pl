@@ -1,12 +1,13 @@
 # Rewrites module paths, file paths and commands from the layout before issue 28 to the one
 # after it, in place (this file left out): perl -pi scripts/layout_paths.pl FILES...
-# For branches started before the move; delete once they are merged.
+# For branches started before the move; delete once they are merged. In mier_pl/ only, then
+# replace `spec §N` by `docs/algorithm.md §N` (its sections follow the spec's numbers).
 # commands first
 s{python -m mier_pl\.(evaluate|reproduce|report|compare)\b}{python -m mier_pl $1}g;
 s{python -m mier_pl\.bench\b}{python -m benchmarks}g;
 s{"-m",\s*"mier_pl\.(evaluate|reproduce|report|compare)"}{"-m", "mier_pl", "$1"}g;
 # dotted module paths
-s{mier_pl\.cli(?![\w.])}{mier_pl.cli.main}g;
+s{mier_pl\.cli(?![\w.]| import)}{mier_pl.cli.main}g;
 s{mier_pl\.(parser|resume|loggers)\b}{mier_pl.cli.$1}g;
 s{mier_pl\.adapt\b(?!_)}{mier_pl.cli.adapt_trainer}g;
 s{mier_pl\.(evaluate|reproduce|report|compare|results)\b}{mier_pl.analysis.$1}g;
@@ -68,4 +69,3 @@ s{tests/functional/test_relabel\.py}{tests/functional/test_relabeling.py}g;
 s{tests/data/test_relabel\.py}{tests/data/test_relabel_replay.py}g;
 s{benchmarks\.meta_world_obs\b(?!_)}{benchmarks.meta_world_obs_speed}g;
 s{-m mier_pl\.analysis\.(evaluate|reproduce|report|compare)\b}{-m mier_pl $1}g;
-s{spec §}{docs/algorithm.md §}g;
