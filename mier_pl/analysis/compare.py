@@ -9,7 +9,7 @@ its re-evaluation on every task. The comparison is written as Markdown and CSV (
 std over seeds) and a PNG of the learning curves against env steps; for families that report
 success (Meta-World) the success rates too. On a benchmark family (cheetah-vel, cheetah-dir, ant-dir, humanoid-dir,
 walker-rand-params; the family is read from the runs' ``config.yaml``, or ``--family``) the
-PEARL authors' published curves (PEARL, MAML, ProMP, RL²: :mod:`mier_pl.published`) are drawn
+PEARL authors' published curves (PEARL, MAML, ProMP, RL²: :mod:`mier_pl.analysis.published`) are drawn
 beside ours, and the table lists their value at the env steps of our last evaluation,
 interpolated; ``--no-published`` leaves them out:
 
@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-published",
         dest="published",
         action="store_false",
-        help="leave out the PEARL authors' published curves (mier_pl.published)",
+        help="leave out the PEARL authors' published curves (mier_pl.analysis.published)",
     )
     return parser
 

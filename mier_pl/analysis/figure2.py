@@ -4,7 +4,7 @@
 when the family declares ``in_distribution`` (:class:`mier_pl.envs.meta_env.MetaEnv`): each
 method's in-run test return against env steps, mean ± std over seeds (MIER-wR for MIER: φ
 adapted on the test task, no relabeling; the oracle; our PEARL), beside the PEARL authors'
-published curves (:mod:`mier_pl.published`). A family with train tasks only (cheetah-dir,
+published curves (:mod:`mier_pl.analysis.published`). A family with train tasks only (cheetah-dir,
 ant-dir: the 2 directions are the whole family, as in PEARL's logs) is shown on those tasks.
 
 Writes ``figure2.png``, ``report.csv`` (every point drawn: method, env steps, mean, std, min,
@@ -167,7 +167,10 @@ def _markdown(meta: dict, table: dict, reference_table: dict) -> str:
             "interpolated between their logs |"
         )
     if reference_table:
-        lines += ["", "Published curves: `mier_pl/published/README.md` (sources and columns)."]
+        lines += [
+            "",
+            "Published curves: `mier_pl/analysis/published/README.md` (sources and columns).",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -18,7 +18,7 @@ cheetah-vel, cheetah-dir, ant-dir, humanoid-dir, walker-rand-params) gets the pa
 instead: only the ``fit`` runs (their in-run evaluation is the figure; no relabeling step), and
 a report with ``figure2.png``, each method's test return (MIER-wR for MIER) against env steps
 beside the PEARL authors' published curves (``--no-published`` leaves them out;
-:mod:`mier_pl.figure2`)::
+:mod:`mier_pl.analysis.figure2`)::
 
     python -m mier_pl reproduce --config conf/cheetah_vel.yaml --seeds 0,1,2 \\
         --methods mier,pearl,oracle --budget paper
@@ -48,10 +48,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from mier_pl.analysis.figure2 import write_figure2
+from mier_pl.analysis.report import epoch_series
 from mier_pl.envs import make_env
 from mier_pl.envs.registry import family_class
-from mier_pl.figure2 import write_figure2
-from mier_pl.analysis.report import epoch_series
 
 PROG = "python -m mier_pl reproduce"
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -524,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-published",
         dest="published",
         action="store_false",
-        help="Figure 2: leave out the PEARL authors' published curves (mier_pl.published)",
+        help="Figure 2: leave out the PEARL authors' published curves (mier_pl.analysis.published)",
     )
     return parser
 

@@ -29,12 +29,12 @@ from mier_pl.data.algorithm import (
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.rollout import Collector
+from mier_pl.data.video import EpisodeRecorder, log_videos
 from mier_pl.envs.meta_env import describe_task
-from mier_pl.functional.probe import Identification, prediction_errors
 from mier_pl.fast.hook_dispatch import PlainHookName
+from mier_pl.functional.probe import Identification, prediction_errors
 from mier_pl.modules.common import CollectConfig, EvalConfig, clip_pending_gradients, spread_indices
 from mier_pl.modules.diagnostics import identification_metrics
-from mier_pl.data.video import EpisodeRecorder, log_videos
 
 
 class MetaTrainingModule(PlainHookName, pl.LightningModule):

@@ -13,7 +13,7 @@ import pytest
 
 from mier_pl import published
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location(
     "published_curves", ROOT / "scripts" / "published_curves.py"
 )
@@ -124,14 +124,14 @@ def test_script_reads_the_columns_and_aggregates_over_seeds(tmp_path):
 
 
 def test_the_csvs_are_package_data_so_an_installed_mier_pl_finds_them():
-    """pyproject's package-data covers every data file of mier_pl/published/ (a plain
+    """pyproject's package-data covers every data file of mier_pl/analysis/published/ (a plain
     ``pip install .`` ships them; the wheel was checked to hold them)."""
     import fnmatch
 
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
     settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-    patterns = settings["package-data"]["mier_pl.published"]
+    patterns = settings["package-data"]["mier_pl.analysis.published"]
     data = [p.name for p in published.FOLDER.iterdir() if p.suffix in (".csv", ".md")]
     assert len(data) == 6
     assert all(any(fnmatch.fnmatch(name, pat) for pat in patterns) for name in data)

@@ -144,7 +144,7 @@ def test_an_in_distribution_family_gets_figure2_with_the_published_curves(tmp_pa
     leaves them out."""
     import csv
 
-    import mier_pl.figure2 as figure2
+    import mier_pl.analysis.figure2 as figure2
 
     base = ["--config", str(CONF / "cheetah_vel.yaml"), "--root", str(tmp_path)]
     args = reproduce.build_parser().parse_args([*base, "--seeds", "0,1"])
