@@ -75,3 +75,4 @@ s{mier_pl\.published\b}{mier_pl.analysis.published}g;
 s{mier_pl/published\b}{mier_pl/analysis/published}g;
 s{(?<![\w/])((?:mier_pl/)?)figure2\.py}{$1analysis/figure2.py}g;
 s{tests/test_published\.py}{tests/analysis/test_published.py}g;
+s{^from mier_pl import published$}{from mier_pl.analysis import published};

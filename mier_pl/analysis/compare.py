@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import yaml
 
-from mier_pl import published
+from mier_pl.analysis import published
 from mier_pl.envs.registry import FAMILY_NAMES
 
 TRAIN_KEY = "eval/train_return"

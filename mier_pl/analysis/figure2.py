@@ -24,7 +24,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mier_pl import published
+from mier_pl.analysis import published
 from mier_pl.analysis.report import epoch_series
 
 TEST_KEYS = {  # each method's in-run test evaluation, before any relabeling

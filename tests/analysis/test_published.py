@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mier_pl import published
+from mier_pl.analysis import published
 
 ROOT = Path(__file__).resolve().parents[2]
 spec = importlib.util.spec_from_file_location(
