@@ -69,3 +69,10 @@ s{tests/functional/test_relabel\.py}{tests/functional/test_relabeling.py}g;
 s{tests/data/test_relabel\.py}{tests/data/test_relabel_replay.py}g;
 s{benchmarks\.meta_world_obs\b(?!_)}{benchmarks.meta_world_obs_speed}g;
 s{-m mier_pl\.analysis\.(evaluate|reproduce|report|compare)\b}{-m mier_pl $1}g;
+# moved after main's probe/published merge
+s{mier_pl\.figure2\b}{mier_pl.analysis.figure2}g;
+s{mier_pl\.published\b}{mier_pl.analysis.published}g;
+s{mier_pl/published\b}{mier_pl/analysis/published}g;
+s{(?<![\w/])((?:mier_pl/)?)figure2\.py}{$1analysis/figure2.py}g;
+s{tests/test_published\.py}{tests/analysis/test_published.py}g;
+s{^from mier_pl import published$}{from mier_pl.analysis import published};

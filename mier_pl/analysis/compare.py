@@ -7,7 +7,11 @@ seed run that holds ``adapt/results.json`` (an ``adapt`` run written into it) ad
 relabeled test return (MIER's, or PEARL + relabeling's for a PEARL run), and one that holds ``final_eval.json`` (``python -m mier_pl evaluate``)
 its re-evaluation on every task. The comparison is written as Markdown and CSV (final values, mean ±
 std over seeds) and a PNG of the learning curves against env steps; for families that report
-success (Meta-World) the success rates too:
+success (Meta-World) the success rates too. On a benchmark family (cheetah-vel, cheetah-dir, ant-dir, humanoid-dir,
+walker-rand-params; the family is read from the runs' ``config.yaml``, or ``--family``) the
+PEARL authors' published curves (PEARL, MAML, ProMP, RL²: :mod:`mier_pl.analysis.published`) are drawn
+beside ours, and the table lists their value at the env steps of our last evaluation,
+interpolated; ``--no-published`` leaves them out:
 
     python -m mier_pl compare oracle=runs/point_goal/oracle mier=runs/point_goal/mier \\
         --out docs/learning/point_goal --title "point-goal, 40 epochs"
@@ -28,6 +32,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import yaml
+
+from mier_pl.analysis import published
+from mier_pl.envs.registry import FAMILY_NAMES
 
 TRAIN_KEY = "eval/train_return"
 TEST_KEYS = ("eval/test_return_mier_wr", "eval/test_return_oracle", "eval/test_return_pearl")
@@ -127,6 +135,37 @@ def read_variant(name: str, directory: Path, adapt_dir: str = "adapt") -> Varian
     return Variant(name, [read_seed(p, adapt_dir) for p in seeds])
 
 
+def run_family(directories: list[Path]) -> str | None:
+    """The task family the first seed run's ``config.yaml`` names (None if it has none)."""
+    for directory in directories:
+        for config in sorted(directory.glob("*/config.yaml")):
+            family = (yaml.safe_load(config.read_text()) or {}).get("data", {}).get("family")
+            if family:
+                return family
+    return None
+
+
+def published_rows(curves: dict[str, published.Curve], env_steps: float) -> list[dict[str, str]]:
+    """One row per published method: its test return interpolated at ``env_steps`` (our last
+    evaluation), mean (min … max over its seeds); "—" outside its logged range."""
+    rows = []
+    for curve in curves.values():
+        value = curve.at(env_steps)
+        rows.append(
+            {
+                "variant": curve.label,
+                "seeds": str(curve.seeds),
+                "env steps": f"{env_steps:,.0f}",
+                "test return (no relabeling)": "—"
+                if value is None
+                else f"{value[0]:.2f} ({value[1]:.2f} … {value[2]:.2f})",
+                "per seed (train / test)": "test return interpolated at our last evaluation's "
+                "env steps: mean (min … max) over the published seeds",
+            }
+        )
+    return rows
+
+
 def _fmt(values: np.ndarray) -> str:
     if values.size == 0:
         return "—"
@@ -163,10 +202,20 @@ def table_rows(variants: list[Variant]) -> list[dict[str, str]]:
     return rows
 
 
-def plot(variants: list[Variant], out: Path, title: str) -> None:
-    """Return curves (train, test); below them success-rate curves where a run reports them."""
+def plot(
+    variants: list[Variant],
+    out: Path,
+    title: str,
+    reference: dict[str, published.Curve] | None = None,
+) -> None:
+    """Return curves (train, test); below them success-rate curves where a run reports them.
+    Published curves (``reference``) go on the test panel (on the train panel for a family whose only
+    tasks are its train tasks, cheetah-dir and ant-dir), up to our runs' last env steps."""
     success = any(v.reports_success for v in variants)
-    fig, axes = plt.subplots(2 if success else 1, 2, figsize=(11, 7.2 if success else 3.8))
+    legend_rows = 0.9 if reference else 0.0  # inches under the panels for the published legend
+    fig, axes = plt.subplots(
+        2 if success else 1, 2, figsize=(11, (7.2 if success else 3.8) + legend_rows)
+    )
     axes = np.atleast_2d(axes)
     panels = [("train", "test")] + ([("train_success", "test_success")] if success else [])
     for i, v in enumerate(variants):
@@ -180,6 +229,15 @@ def plot(variants: list[Variant], out: Path, title: str) -> None:
                 mean, std = values.mean(0), values.std(0)
                 ax.plot(steps, mean, color=f"C{i}", label=f"{v.name} ({len(curves)} seeds)")
                 ax.fill_between(steps, mean - std, mean + std, color=f"C{i}", alpha=0.2)
+    if reference:
+        has_test = any(r.test for v in variants for r in v.runs)
+        xmax = max(max(r.train) for v in variants for r in v.runs)
+        ax = axes[0, 1 if has_test else 0]
+        if published.draw(ax, reference, xmax):
+            handles, labels = ax.get_legend_handles_labels()
+            fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7)
+            for other in axes.flat:  # one env-step axis for both panels
+                other.set_xlim(ax.get_xlim())
     axes[0, 0].set_title("train tasks: eval/train_return")
     axes[0, 1].set_title("test tasks, before relabeling")
     if success:
@@ -191,8 +249,9 @@ def plot(variants: list[Variant], out: Path, title: str) -> None:
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"{title}: mean ± std over seeds")
-    fig.tight_layout()
+    bands = "; published logs: mean and min-max over their seeds" if reference else ""
+    fig.suptitle(f"{title}: mean ± std over seeds{bands}")
+    fig.tight_layout(rect=(0, legend_rows / fig.get_figheight(), 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
 
@@ -207,6 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--adapt_dir", default="adapt", help="the adapt run's directory inside each seed run"
     )
+    parser.add_argument(
+        "--family",
+        default=None,
+        help="the task family, for the published curves (default: the runs' config.yaml)",
+    )
+    parser.add_argument(
+        "--no-published",
+        dest="published",
+        action="store_false",
+        help="leave out the PEARL authors' published curves (mier_pl.analysis.published)",
+    )
     return parser
 
 
@@ -219,6 +289,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, str]]:
             raise SystemExit(f"error: {spec!r}: write each variant as NAME=DIR")
         variants.append(read_variant(name, Path(directory), args.adapt_dir))
     rows = table_rows(variants)
+    curves = {}
+    if args.family is not None and args.family not in FAMILY_NAMES:
+        raise SystemExit(
+            f"error: unknown --family {args.family!r}; valid families are: {', '.join(FAMILY_NAMES)}"
+        )
+    if args.published:
+        family = args.family or run_family([Path(s.rpartition("=")[2]) for s in args.variants])
+        curves = published.load(family)
+        last = max(max(r.train) for v in variants for r in v.runs)
+        rows += [{h: "—" for h in rows[0]} | row for row in published_rows(curves, last)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.out.with_suffix(".csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -229,7 +309,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, str]]:
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r[h] for h in header) + " |" for r in rows]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
-    plot(variants, args.out.with_suffix(".png"), args.title)
+    plot(variants, args.out.with_suffix(".png"), args.title, curves)
     print("\n".join(lines))
     print(f"wrote {args.out}.md, .csv and .png")
     return rows

@@ -1,4 +1,4 @@
-"""``python -m mier_pl reproduce``: the paper's Figure 4 and 5 for one family, in one command.
+"""``python -m mier_pl reproduce``: the paper's Figure 2 or Figures 4-5 for one family, in one command.
 
 For each seed and method: ``fit``, then the test-time step (``adapt`` for MIER, which gives
 MIER-wR and MIER from one run, and for PEARL; ``python -m mier_pl evaluate`` for the oracle,
@@ -12,6 +12,16 @@ Runs land in ``ROOT/<config>/<budget>/<method>/s<seed>`` (``--root``, default
 ``report.csv`` and ``report.json`` (per test task and mean ± std over seeds), ``figure4.png``
 (mean test return per method), ``figure5.png`` (return against the test task's parameter) and
 ``curves.png`` (every method's evaluation returns against env steps).
+
+A family whose test split is in distribution (``in_distribution``: the PEARL benchmarks
+cheetah-vel, cheetah-dir, ant-dir, humanoid-dir, walker-rand-params) gets the paper's Figure 2
+instead: only the ``fit`` runs (their in-run evaluation is the figure; no relabeling step), and
+a report with ``figure2.png``, each method's test return (MIER-wR for MIER) against env steps
+beside the PEARL authors' published curves (``--no-published`` leaves them out;
+:mod:`mier_pl.analysis.figure2`)::
+
+    python -m mier_pl reproduce --config conf/cheetah_vel.yaml --seeds 0,1,2 \\
+        --methods mier,pearl,oracle --budget paper
 
 It resumes: a finished step is reused, an interrupted ``fit`` continues from its
 ``last.ckpt``, an interrupted ``adapt`` from its finished tasks. Each run keeps the command
@@ -38,8 +48,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from mier_pl.analysis.figure2 import write_figure2
 from mier_pl.analysis.report import epoch_series
 from mier_pl.envs import make_env
+from mier_pl.envs.registry import family_class
 
 PROG = "python -m mier_pl reproduce"
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -98,8 +110,21 @@ class Job:
         return {f: hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in sorted(files)}
 
 
+def config_family(args: argparse.Namespace) -> str:
+    """The family the config (or the last overlay that sets one) names."""
+    family = None
+    for path in [args.config, *args.overlay]:
+        data = (yaml.safe_load(Path(path).read_text()) or {}).get("data") or {}
+        family = data.get("family", family)
+    if family is None:
+        raise SystemExit(f"error: {args.config} names no data.family")
+    return family
+
+
 def plan(args: argparse.Namespace, extra: list[str]) -> tuple[Path, list[Job]]:
-    """The root of this comparison and one job per (method, seed)."""
+    """The root of this comparison and one job per (method, seed); an in-distribution family
+    (Figure 2) has no test step: its runs' own evaluations are the figure."""
+    in_distribution = family_class(config_family(args)).in_distribution
     config = Path(args.config)
     root = Path(args.root) / config.stem / args.budget
     overlay = budget_overlay(config, args.budget)
@@ -153,6 +178,8 @@ def plan(args: argparse.Namespace, extra: list[str]) -> tuple[Path, list[Job]]:
                     test += ["--tasks", args.tasks]
             else:
                 test = [sys.executable, "-m", "mier_pl", "evaluate", str(run), "--repeats", "3"]
+            if in_distribution:
+                test = []
             jobs.append(Job(method, seed, run, fit, test))
     return root, jobs
 
@@ -203,7 +230,7 @@ def run_job(job: Job, log: Path) -> dict:
         test_done = job.run / (
             "adapt/results.json" if job.method.test == "adapt" else "final_eval.json"
         )
-        if not (test_done.is_file() and (job.run / "test.done").is_file()):
+        if job.test and not (test_done.is_file() and (job.run / "test.done").is_file()):
             command = list(job.test)
             if job.method.test == "adapt" and (job.run / "adapt").is_dir():
                 command += ["--resume", str(job.run / "adapt")]
@@ -236,7 +263,8 @@ def slurm_script(root: Path, jobs: list[Job]) -> str:
         "case $SLURM_ARRAY_TASK_ID in",
     ]
     for i, job in enumerate(jobs):
-        lines.append(f"  {i}) {shlex.join(job.fit)} && {shlex.join(job.test)} ;;")
+        steps = " && ".join(shlex.join(c) for c in (job.fit, job.test) if c)
+        lines.append(f"  {i}) {steps} ;;")
     lines += ["esac", f"# then: {PROG} ... (same arguments) to write the report"]
     return "\n".join(lines)
 
@@ -263,6 +291,8 @@ def write_report(root: Path, jobs: list[Job], args: argparse.Namespace) -> dict:
     out = Path(args.out) if args.out else root / "report"
     out.mkdir(parents=True, exist_ok=True)
     family = yaml.safe_load((jobs[0].run / "config.yaml").read_text())["data"]["family"]
+    if family_class(family).in_distribution:
+        return _figure2_report(out, jobs, args, family)
     env = make_env(family)
     test_tasks = env.tasks("test")
     per: dict[str, dict[int, np.ndarray]] = {}  # label → seed → [tasks]
@@ -312,6 +342,27 @@ def write_report(root: Path, jobs: list[Job], args: argparse.Namespace) -> dict:
     _write_csv(out / "report.csv", table, ids, xs, axis)
     (out / "report.md").write_text(_markdown(meta, table, ids, xs, axis))
     _plots(out, jobs, table, xs, axis, meta)
+    print((out / "report.md").read_text())
+    return payload
+
+
+def _figure2_report(out: Path, jobs: list[Job], args: argparse.Namespace, family: str) -> dict:
+    """Figure 2 (in-distribution family): the runs' test curves beside the published ones."""
+    runs: dict[str, list[Path]] = {}
+    seconds: dict[str, list[float]] = {}
+    for job in jobs:
+        runs.setdefault(job.method.name, []).append(job.run)
+        rec = json.loads((job.run / "reproduce.json").read_text())
+        seconds.setdefault(job.method.name, []).append(sum(rec["seconds"].values()))
+    meta = {
+        "family": family,
+        "config": str(args.config),
+        "budget": args.budget,
+        "seeds": args.seeds,
+        "methods": args.methods,
+        "wall_seconds": seconds,
+    }
+    payload = write_figure2(out, runs, meta, LABELS, COLORS, show_published=args.published)
     print((out / "report.md").read_text())
     return payload
 
@@ -469,6 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the fit/test commands and a SLURM array script instead of running them",
     )
+    parser.add_argument(
+        "--no-published",
+        dest="published",
+        action="store_false",
+        help="Figure 2: leave out the PEARL authors' published curves (mier_pl.analysis.published)",
+    )
     return parser
 
 
@@ -496,7 +553,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     if args.print_commands:
         for job in jobs:
             print(shlex.join(job.fit))
-            print(shlex.join(job.test))
+            if job.test:
+                print(shlex.join(job.test))
         print("\n" + slurm_script(root, jobs))
         return None
     for job in jobs:

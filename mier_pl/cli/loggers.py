@@ -14,7 +14,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 ENV_STEPS = "progress/env_steps"
 # Logged in the same epoch-end call as ENV_STEPS (modules/base.py), so each has its env-step count.
-BY_ENV_STEPS = ("eval/", "train/episode_return")
+BY_ENV_STEPS = ("eval/", "diag/", "train/episode_return")
 
 
 class _CSVWriter(_ExperimentWriter):

@@ -103,11 +103,43 @@ def evaluate(
     is MIER-wR (no relabeling). ``prior_policy`` acts in the A steps (default: ``policy``).
     ``record`` (task slot → recorder) films those slots' deterministic episodes.
     """
+    found = identify_tasks(collector, tasks, prior_policy or policy, prior, adapt, adapt_steps)
+    returns = collector.run_episodes(
+        tasks, _acting(policy, found.context, deterministic=True), record
+    )
+    return returns, found.context
+
+
+@dataclass
+class Identified:
+    """What :func:`identify_tasks` found: ``context`` ``[tasks, context_dim]`` (φ_T), the
+    ``support`` ``[tasks, A]`` it was adapted on, and ``held_out`` ``[tasks, V]``, the V steps
+    that followed in the same rollout (``None`` for V = 0)."""
+
+    context: Tensor
+    support: TransitionBatch
+    held_out: TransitionBatch | None
+
+
+def identify_tasks(
+    collector: Collector,
+    tasks: Sequence[Any],
+    prior_policy: Policy,
+    prior: Tensor,
+    adapt: Adapt,
+    adapt_steps: int,
+    held_out_steps: int = 0,
+) -> Identified:
+    """Spec §4.2c's identification: A steps with φ₀ (not stored, not counted), then φ adapted
+    on them. With ``held_out_steps`` V, the rollout runs V steps further and those come back
+    apart, untouched by the adaptation (the identification diagnostics score the model on
+    them); the A steps are the same as without."""
     ctx = prior.expand(len(tasks), -1)
-    data = collector.rollout(tasks, adapt_steps, _acting(prior_policy or policy, ctx), count=False)
-    adapted = adapt(data.batch)
-    returns = collector.run_episodes(tasks, _acting(policy, adapted, deterministic=True), record)
-    return returns, adapted
+    steps = adapt_steps + held_out_steps
+    data = collector.rollout(tasks, steps, _acting(prior_policy, ctx), count=False)
+    support = data.batch[:, :adapt_steps] if held_out_steps else data.batch
+    held_out = data.batch[:, adapt_steps:] if held_out_steps else None
+    return Identified(adapt(support), support, held_out)
 
 
 def random_policy(act_dim: int) -> Policy:

@@ -93,6 +93,7 @@ class _AntHeadingEnv(_AntEnv):
 class AntDirEnv(_AntHeadingEnv):
     """ant-dir (benchmark): θ ∈ {0, π}, 2 train tasks and no test tasks."""
 
+    in_distribution: ClassVar[bool] = True  # a benchmark: the paper's Figure 2
     family: ClassVar[str] = "ant-dir"
     env_id: ClassVar[str] = "mier_pl/AntDir-v0"
 

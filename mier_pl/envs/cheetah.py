@@ -95,6 +95,7 @@ def _ood_test_velocities(seed: int) -> list[VelocityTask]:
 class CheetahVelEnv(_CheetahVelocityEnv):
     """cheetah-vel (benchmark): 100 train and 30 test targets, all U[0, 3]; seed 1337."""
 
+    in_distribution: ClassVar[bool] = True  # a benchmark: the paper's Figure 2
     family: ClassVar[str] = "cheetah-vel"
     env_id: ClassVar[str] = "mier_pl/CheetahVel-v0"
 
@@ -131,6 +132,7 @@ class CheetahDirEnv(_CheetahEnv):
 
     task_parameter_name: ClassVar[str | None] = "direction"
 
+    in_distribution: ClassVar[bool] = True  # a benchmark: the paper's Figure 2
     family: ClassVar[str] = "cheetah-dir"
     env_id: ClassVar[str] = "mier_pl/CheetahDir-v0"
     reward_only: ClassVar[bool] = True

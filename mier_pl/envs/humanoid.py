@@ -31,6 +31,7 @@ class HumanoidDirEnv(MujocoMetaEnv):
 
     task_parameter_name: ClassVar[str | None] = "direction angle (°)"
 
+    in_distribution: ClassVar[bool] = True  # a benchmark: the paper's Figure 2
     family: ClassVar[str] = "humanoid-dir"
     env_id: ClassVar[str] = "mier_pl/HumanoidDir-v0"
     reward_only: ClassVar[bool] = True

@@ -37,6 +37,10 @@ class MetaEnv(gym.Env, Generic[TaskT]):
         reports_success: the env's ``info["success"]`` says whether a step achieved the task
             (Meta-World); an episode succeeds when it is ever true, and the evaluation then
             logs success rates beside the returns.
+        in_distribution: the test tasks are drawn from the train tasks' distribution (the
+            PEARL benchmarks, the paper's Figure 2), or the family has train tasks only;
+            False (the default): an out-of-distribution test split (Figures 4-5).
+            ``python -m mier_pl reproduce`` draws Figure 2 for the former.
     """
 
     family: ClassVar[str]
@@ -47,6 +51,7 @@ class MetaEnv(gym.Env, Generic[TaskT]):
     task_type: ClassVar[type]
     task_parameter_name: ClassVar[str | None] = None  # see task_parameter
     reports_success: ClassVar[bool] = False
+    in_distribution: ClassVar[bool] = False
 
     train_tasks: tuple[TaskT, ...]
     test_tasks: tuple[TaskT, ...]

@@ -153,6 +153,7 @@ class WalkerRandParamsEnv(_WalkerRandParamsEnv):
     The release fixes no seed for this family; 1337 is our choice.
     """
 
+    in_distribution: ClassVar[bool] = True  # a benchmark: the paper's Figure 2
     family: ClassVar[str] = "walker-rand-params"
     env_id: ClassVar[str] = "mier_pl/WalkerRandParams-v0"
     default_family_seed: ClassVar[int] = 1337

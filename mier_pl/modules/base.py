@@ -17,14 +17,24 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from mier_pl.data.algorithm import Adapt, Policy, collect_epoch, evaluate, explore, random_policy
+from mier_pl.data.algorithm import (
+    Adapt,
+    Policy,
+    collect_epoch,
+    evaluate,
+    explore,
+    identify_tasks,
+    random_policy,
+)
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.rollout import Collector
 from mier_pl.data.video import EpisodeRecorder, log_videos
 from mier_pl.envs.meta_env import describe_task
 from mier_pl.fast.hook_dispatch import PlainHookName
+from mier_pl.functional.probe import Identification, prediction_errors
 from mier_pl.modules.common import CollectConfig, EvalConfig, clip_pending_gradients, spread_indices
+from mier_pl.modules.diagnostics import identification_metrics
 
 
 class MetaTrainingModule(PlainHookName, pl.LightningModule):
@@ -91,6 +101,30 @@ class MetaTrainingModule(PlainHookName, pl.LightningModule):
             record,
         )
         return returns
+
+    def identify_tasks(
+        self, collector: Collector, tasks: Sequence[Any], adapt_steps: int
+    ) -> Identification:
+        """The identification diagnostics' view of ``tasks`` (:mod:`mier_pl.modules.diagnostics`):
+        φ_T from A = ``adapt_steps`` steps of adaptation data as :meth:`evaluate_tasks` finds it
+        (no episode), and the adapted model's errors on V = ⌈A/4⌉ steps that follow in the same
+        rollout, held out from the adaptation, at φ_T and at φ₀."""
+        meta = self.meta_model
+        found = identify_tasks(
+            collector,
+            tasks,
+            self.adaptation_policy(),
+            self.prior_context,
+            meta.adapt,
+            adapt_steps,
+            held_out_steps=-(-adapt_steps // 4),
+        )
+        prior = meta.prior.detach().expand(len(tasks), -1)
+        return Identification(
+            found.context,
+            prediction_errors(meta.model, found.held_out, found.context),
+            prediction_errors(meta.model, found.held_out, prior),
+        )
 
     def collection_replay(self, initial: bool) -> MultiTaskReplay:
         """Where collection writes: the initial exploration (``initial``) and each epoch's."""
@@ -240,6 +274,12 @@ class MetaTrainingModule(PlainHookName, pl.LightningModule):
                 results[f"{split}_success"] = success
                 rate = float(np.mean(success))
                 self.log(key.replace("_return", "_success"), rate, prog_bar=True, sync_dist=True)
+        if e.probe_tasks != 0:  # diag/...: can the task be read off the context?
+            adapt_steps = e.adapt_steps or dm.batch_size
+            for key, value in identification_metrics(
+                self, dm.collector, adapt_steps, e.probe_tasks
+            ).items():
+                self.log(key, value, sync_dist=True)
         if clips:
             self._log_videos(clips)
         return results

@@ -80,6 +80,13 @@ class EvalConfig:
         video_tasks: how many of the evaluated tasks of each split to render (evenly spaced).
         video_width: frame width in pixels.
         video_height: frame height in pixels.
+        probe_tasks: how many train tasks (evenly spaced; None: all) get a context for the
+            identification diagnostics logged as ``diag/...`` at each evaluation: a linear
+            probe from the context to the family's task encoding, fitted on these tasks
+            (5-fold R²) and scored on every test task, the contexts' norms, and the adapted
+            model's errors (docs/learning.md, "Identification diagnostics"). Each task costs
+            A + ⌈A/4⌉ uncounted env steps and one adaptation, no episode (PEARL: its
+            exploration episodes). 0: no diagnostics.
     """
 
     interval: NonNegativeInt = 10
@@ -90,6 +97,7 @@ class EvalConfig:
     video_tasks: NonNegativeInt = 2
     video_width: PositiveInt = 320
     video_height: PositiveInt = 240
+    probe_tasks: NonNegativeInt | None = None
 
     def __post_init__(self) -> None:
         check_ranges(self, "model.init_args.eval")

@@ -23,6 +23,7 @@ from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.rollout import Collector
 from mier_pl.functional import pearl_posterior as P
+from mier_pl.functional.probe import Identification
 from mier_pl.modules.base import MetaTrainingModule
 from mier_pl.modules.common import (
     CollectConfig,
@@ -201,6 +202,15 @@ class PEARLModule(MetaTrainingModule):
         episode recorders, where the base films its evaluation) is not filmed here."""
         del adapt_steps, record
         policy = self.policy()
+        params = self.explore_posterior(collector, tasks, policy)
+        return collector.run_episodes(tasks, lambda obs: policy(obs, params, True))
+
+    def explore_posterior(
+        self, collector: Collector, tasks: Sequence[Any], policy: Policy
+    ) -> Tensor:
+        """Evaluation's posterior (μ, σ²) ``[tasks, 2·latent]``: ``exploration_episodes``
+        deterministic episodes of ``policy`` with z from the prior (a new z each), their
+        transitions the context; the prior itself without exploration episodes."""
         gathered: list[TransitionBatch] = []
         for _ in range(self.pearl_cfg.exploration_episodes):
             prior = self.prior_params.expand(len(tasks), -1)  # a new tensor: a new z
@@ -209,10 +219,17 @@ class PEARLModule(MetaTrainingModule):
             )
             gathered.append(data.batch.to(self.device))
         if gathered:
-            params = self.posterior_params(TransitionBatch.cat(gathered, dim=1))
-        else:
-            params = self.prior_params.expand(len(tasks), -1)
-        return collector.run_episodes(tasks, lambda obs: policy(obs, params, True))
+            return self.posterior_params(TransitionBatch.cat(gathered, dim=1))
+        return self.prior_params.expand(len(tasks), -1)
+
+    def identify_tasks(
+        self, collector: Collector, tasks: Sequence[Any], adapt_steps: int
+    ) -> Identification:
+        """The diagnostics' view of ``tasks``: z's posterior mean as evaluation infers it
+        (:meth:`explore_posterior`); PEARL has no model, so no model errors."""
+        del adapt_steps
+        params = self.explore_posterior(collector, tasks, self.policy())
+        return Identification(params.chunk(2, dim=-1)[0])
 
     # ---------------------------------------------------------- collection
     def setup(self, stage: str) -> None:

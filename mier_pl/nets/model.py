@@ -170,6 +170,15 @@ class ContextModel(nn.Module):
         out = self.net.sample(x, generator)
         return out[..., 0], obs + out[..., 1:]
 
+    def predict_mean(self, obs: Tensor, act: Tensor, context: Tensor) -> tuple[Tensor, Tensor]:
+        """The Gaussians' means: ``(reward [tasks, N], next_obs [tasks, N, obs_dim])``."""
+        x = _with_context(obs, act, context)
+        if self.separate:
+            reward = self.reward_net(x)[0][..., 0]
+            return reward, obs + self.state_net(torch.cat([obs, act], dim=-1))[0]
+        mean = self.net(x)[0]
+        return mean[..., 0], obs + mean[..., 1:]
+
     def sample_reward(
         self, obs: Tensor, act: Tensor, context: Tensor, generator: torch.Generator | None = None
     ) -> Tensor:

@@ -14,14 +14,20 @@ from mier_pl.analysis.compare import main
 FIELDS = ["epoch", "step", "progress/env_steps", "eval/train_return", "eval/test_return_mier_wr"]
 
 
-def write_run(path: Path, train: list[float], test: list[float], key: str = FIELDS[-1]) -> None:
+def write_run(
+    path: Path,
+    train: list[float],
+    test: list[float],
+    key: str = FIELDS[-1],
+    steps: list[float] | None = None,
+) -> None:
     path.mkdir(parents=True)
     with open(path / "metrics.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=[*FIELDS[:-1], key])
         w.writeheader()
         for epoch, (a, b) in enumerate(zip(train, test)):
-            steps = 1000 * (epoch + 1)
-            row = {"epoch": epoch, "step": 10 * epoch, "progress/env_steps": steps}
+            env_steps = steps[epoch] if steps else 1000 * (epoch + 1)
+            row = {"epoch": epoch, "step": 10 * epoch, "progress/env_steps": env_steps}
             w.writerow({**row, "eval/train_return": a, key: b})
 
 
@@ -98,3 +104,50 @@ def test_success_rates_are_reported_beside_returns(tmp_path):
     assert mier["test success, all tasks re-evaluated"] == "—"  # final_eval.json has none
     assert oracle["train success, all tasks re-evaluated"] == "—"
     assert Image.open(out.with_suffix(".png")).size == (1210, 792)  # two rows of panels
+
+
+def test_published_curves_are_drawn_and_tabled_on_a_benchmark_family(tmp_path, monkeypatch):
+    """cheetah-vel runs (config.yaml names the family) to 500 000 env steps: the table gains
+    one row per published method at those env steps (PEARL's log at 500 000: -44.632, min
+    -51.836, max -41.782 over 5 seeds; MAML's at 320 000 and 640 000: -387.308 and -354.831,
+    so -387.308 + (500 - 320) / 320 × 32.477 = -369.04), the test panel their curves labelled
+    "(published logs)"; --no-published removes both."""
+    steps = [250_000, 352_000, 500_000]
+    for seed, test in (("s0", [-200, -120, -90]), ("s1", [-180, -110, -70])):
+        write_run(tmp_path / "mier" / seed, [-1, -1, -1], test, steps=steps)
+        (tmp_path / "mier" / seed / "config.yaml").write_text("data:\n  family: cheetah-vel\n")
+    figures = []
+    monkeypatch.setattr("mier_pl.analysis.compare.plt.close", figures.append)
+    rows = main([f"mier={tmp_path / 'mier'}", "--out", str(tmp_path / "cmp")])
+    by_name = {r["variant"]: r for r in rows}
+    assert list(by_name) == [
+        "mier",
+        "PEARL (published logs)",
+        "MAML (published logs)",
+        "ProMP (published logs)",
+        "RL² (published logs)",
+    ]
+    pearl = by_name["PEARL (published logs)"]
+    assert pearl["seeds"] == "5" and pearl["env steps"] == "500,000"
+    assert pearl["test return (no relabeling)"] == "-44.63 (-51.84 … -41.78)"
+    assert by_name["MAML (published logs)"]["test return (no relabeling)"].startswith("-369.04 (")
+    assert by_name["mier"]["test return (no relabeling)"] == "-80.00 ± 10.00"
+    assert "| PEARL (published logs) | 5 | 500,000 |" in (tmp_path / "cmp.md").read_text()
+    test_panel = figures[-1].axes[1]
+    lines = {line.get_label(): line for line in test_panel.get_lines()}
+    assert "mier (2 seeds)" in lines
+    assert "PEARL (published logs), 5 seeds; dotted: final -33 at 2.2 M" in lines
+    assert "MAML (published logs), 3 seeds; dotted: final -128 at 320 M" in lines
+    pearl_line = lines["PEARL (published logs), 5 seeds; dotted: final -33 at 2.2 M"]
+    assert max(pearl_line.get_xdata()) <= 500_000  # only the range of our runs
+    assert pearl_line.get_ydata()[list(pearl_line.get_xdata()).index(252_000)] == -84.808
+    legend = [t.get_text() for t in figures[-1].legends[0].get_texts()]
+    assert sum("(published logs)" in t for t in legend) == 4
+
+    rows = main([f"mier={tmp_path / 'mier'}", "--out", str(tmp_path / "x"), "--no-published"])
+    assert [r["variant"] for r in rows] == ["mier"]
+    assert [line.get_label() for line in figures[-1].axes[1].get_lines()] == ["mier (2 seeds)"]
+    assert not figures[-1].legends
+    assert "published" not in (tmp_path / "x.md").read_text()
+    with pytest.raises(SystemExit, match="unknown --family 'cheetah'"):
+        main([f"mier={tmp_path / 'mier'}", "--out", str(tmp_path / "y"), "--family", "cheetah"])

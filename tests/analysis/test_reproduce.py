@@ -117,3 +117,108 @@ def test_env_step_budget_stops_after_the_epoch_that_reaches_it_and_evaluates(run
     rows = read_metrics(Path(cli.trainer.log_dir) / "metrics.csv")
     evals = [int(r["epoch"]) for r in rows if r.get("eval/train_return")]
     assert evals == [1] and len(metric_series(rows, "eval/test_return_mier_wr")) == 1
+
+
+def _fit_run(job, family: str, curves: dict[str, list[float]], steps: list[int]) -> None:
+    """A finished fit run as reproduce leaves it: metrics.csv with evaluation rows, its config,
+    its record (1 min of fit)."""
+    import csv
+
+    run = job.run
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"data:\n  family: {family}\n")
+    record = {"commands": job.record, "config_sha256": job.config_digests()}
+    (run / "reproduce.json").write_text(json.dumps(record | {"seconds": {"fit": 60.0}}))
+    (run / "fit.done").touch()
+    with open(run / "metrics.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["epoch", "step", "progress/env_steps", *curves])
+        w.writeheader()
+        for e, s in enumerate(steps):
+            w.writerow({"epoch": e, "step": 10 * e, "progress/env_steps": s} | {k: v[e] for k, v in curves.items()})  # fmt: skip
+
+
+def test_an_in_distribution_family_gets_figure2_with_the_published_curves(tmp_path, monkeypatch):
+    """cheetah-vel (in distribution): fit runs only, no test step; the report is Figure 2 from
+    the runs' evaluations (MIER-wR for MIER), with PEARL's published logs beside them
+    (at 500 000 env steps: -44.632, min -51.836, max -41.782 over 5 seeds); --no-published
+    leaves them out."""
+    import csv
+
+    import mier_pl.analysis.figure2 as figure2
+
+    base = ["--config", str(CONF / "cheetah_vel.yaml"), "--root", str(tmp_path)]
+    args = reproduce.build_parser().parse_args([*base, "--seeds", "0,1"])
+    args.seeds, args.methods = [0, 1], ["mier", "pearl", "oracle"]
+    root, jobs = reproduce.plan(args, [])
+    assert all(job.test == [] for job in jobs)  # no adapt, no evaluate
+    steps = [250_000, 352_000, 500_000]
+    tests = {
+        ("mier", 0): [-200, -120, -90],
+        ("mier", 1): [-180, -110, -70],
+        ("pearl", 0): [-150, -60, -50],
+        ("pearl", 1): [-150, -60, -40],
+        ("oracle", 0): [-100, -50, -30],
+        ("oracle", 1): [-100, -50, -30],
+    }
+    key = {"mier": "mier_wr", "pearl": "pearl", "oracle": "oracle"}
+    for job in jobs:
+        _fit_run(
+            job,
+            "cheetah-vel",
+            {
+                "eval/train_return": [-1, -1, -1],
+                f"eval/test_return_{key[job.method.name]}": tests[job.method.name, job.seed],
+            },
+            steps,
+        )
+    figures = []
+    monkeypatch.setattr(figure2.plt, "close", figures.append)
+    monkeypatch.setattr(reproduce, "_call", lambda c, o: pytest.fail(f"ran {c}"))
+    payload = reproduce.main([*base, "--seeds", "0,1", "--methods", "mier,pearl,oracle"])
+    report = root / "report"
+    assert (report / "figure2.png").is_file() and not (report / "figure4.png").exists()
+    table = payload["methods"]
+    assert table["mier_wr"]["mean"] == pytest.approx(-80.0) and table["mier_wr"]["std"] == 10.0
+    assert table["pearl"]["mean"] == pytest.approx(-45.0) and table["oracle"]["mean"] == -30.0
+    pearl = payload["published"]["PEARL"]
+    assert (pearl["env_steps"], pearl["mean"], pearl["min"], pearl["max"]) == pytest.approx(
+        (500_000, -44.632, -51.836, -41.782)
+    )
+    rows = list(csv.DictReader((report / "report.csv").open(encoding="utf-8")))
+    ours = [r for r in rows if r["method"] == "MIER-wR"]
+    assert [(float(r["env_steps"]), float(r["mean"])) for r in ours] == [
+        (250_000, -190.0),
+        (352_000, -115.0),
+        (500_000, -80.0),
+    ]
+    pearl_rows = {float(r["env_steps"]): r for r in rows if r["method"] == "PEARL (published logs)"}
+    assert float(pearl_rows[252_000]["mean"]) == -84.808 and max(pearl_rows) <= 500_000
+    assert (
+        "| PEARL (published logs) | 500,000 | -44.63 (min -51.84, max -41.78)"
+        in (report / "report.md").read_text()
+    )
+    labels = [line.get_label() for line in figures[-1].axes[0].get_lines()]
+    assert labels[:3] == ["MIER-wR (2 seeds)", "PEARL (2 seeds)", "oracle context (2 seeds)"]
+    assert sum("(published logs)" in label for label in labels) == 4
+
+    payload = reproduce.main([*base, "--seeds", "0,1", "--methods", "mier,pearl,oracle", "--no-published"])  # fmt: skip
+    assert payload["published"] == {}
+    assert not any(
+        "published" in r["method"] for r in csv.DictReader((report / "report.csv").open())
+    )
+    assert [line.get_label() for line in figures[-1].axes[0].get_lines()] == labels[:3]
+
+
+def test_figure2_of_a_family_with_train_tasks_only_shows_them(tmp_path, monkeypatch):
+    """cheetah-dir has its 2 directions and no test split (as PEARL's logs): the train-task
+    evaluation is the figure, said so in the report."""
+    base = ["--config", str(CONF / "cheetah_dir.yaml"), "--root", str(tmp_path), "--seeds", "0"]
+    args = reproduce.build_parser().parse_args(base)
+    args.seeds, args.methods = [0], ["mier"]
+    root, (job,) = reproduce.plan(args, [])
+    _fit_run(job, "cheetah-dir", {"eval/train_return": [100.0, 900.0]}, [300_000, 600_000])
+    monkeypatch.setattr(reproduce, "_call", lambda c, o: pytest.fail(f"ran {c}"))
+    payload = reproduce.main([*base, "--methods", "mier"])
+    assert payload["meta"]["split"] == "train" and payload["methods"]["mier_wr"]["mean"] == 900.0
+    assert "train (the family's only tasks)" in (root / "report" / "report.md").read_text()
+    assert payload["published"]["PEARL"]["mean"] is not None

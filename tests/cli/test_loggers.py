@@ -62,6 +62,10 @@ def test_eval_returns_are_also_keyed_by_env_steps_in_tensorboard(run_cli):
     )
     # the optimiser-step series is still there, unchanged
     assert len(events.Scalars("eval/test_return_mier_wr")) == 2
+    # the identification diagnostics beside them, on the same axis
+    probe = events.Scalars("by_env_steps/diag/probe_r2_test")
+    assert [e.step for e in probe] == [880, 960]
+    assert [e.value for e in probe] == pytest.approx(metric_series(rows, "diag/probe_r2_test"))
 
 
 def test_wandb_plots_eval_returns_against_env_steps(monkeypatch):
@@ -83,5 +87,6 @@ def test_wandb_plots_eval_returns_against_env_steps(monkeypatch):
     assert calls == [
         ("progress/env_steps", None),
         ("eval/*", "progress/env_steps"),
+        ("diag/*", "progress/env_steps"),
         ("train/episode_return", "progress/env_steps"),
     ]
