@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # caller chose a backend (MUJOCO_GL=egl on GPU nodes).
 export MUJOCO_GL ?= osmesa
 
-.PHONY: setup run test test-slow lint docs bench bench-curves bench-epochs gpu-check clean config-reference \
+.PHONY: setup run test test-unit test-slow lint docs bench bench-curves bench-epochs gpu-check clean config-reference \
 	setup-metaworld test-metaworld
 
 $(STAMP): pyproject.toml
@@ -28,6 +28,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The unit loop (about a minute): no learning checks, no end-to-end runs (CLI fits, DDP, ...).
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not e2e"
+
 # Meta-World families (docs/metaworld.md): metaworld 3.1.1 beside the project's MuJoCo 4.
 # metaworld declares mujoco==3.3.0, so it goes in without its dependencies (the extra lists the
 # others); mier_pl/envs/meta_world.py patches the one MuJoCo 4 difference it meets.
@@ -37,8 +41,8 @@ setup-metaworld: $(STAMP)
 
 # The Meta-World tests (skipped by `make test` where metaworld is absent); about 3 minutes.
 test-metaworld: setup-metaworld
-	$(BIN)/python -m pytest -q tests/envs tests/modules/test_cli_meta_world.py \
-		"tests/modules/test_cli_fit.py::test_every_config_runs_one_debug_epoch"
+	$(BIN)/python -m pytest -q tests/envs tests/cli/test_cli_meta_world.py tests/benchmarks/test_bench_meta_world.py \
+		"tests/cli/test_cli_fit.py::test_every_config_runs_one_debug_epoch"
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
@@ -55,15 +59,15 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[dev,bench]'
-	$(BIN)/python -m mier_pl.bench --threads 1
+	$(BIN)/python -m benchmarks --threads 1
 
 # Cost curves: step time, replay memory and sampling as the work grows (benchmarks/curves.*).
 bench-curves: $(STAMP)
-	$(BIN)/python -m mier_pl.bench --curves --threads 1
+	$(BIN)/python -m benchmarks --curves --threads 1
 
 # Epoch time of every family config (short real epochs, scaled; about 8 minutes).
 bench-epochs: $(STAMP)
-	$(BIN)/python -m mier_pl.bench.epochs --torch_threads 1
+	$(BIN)/python -m benchmarks.epochs --torch_threads 1
 
 # The first session with a GPU: fit, resume, adapt, 16-mixed, the CUDA-graph step against the
 # eager one, DDP on every visible GPU, the host-sync test and the benchmark on CUDA, in under

@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 # Public name → the module that defines it, imported when the name is first used.
 _LAZY = {
     "ReplayDataModule": "mier_pl.data.datamodule",
-    "AdaptConfig": "mier_pl.data.relabel",
+    "AdaptConfig": "mier_pl.data.relabel_replay",
     "MIERModule": "mier_pl.modules",
     "PEARLModule": "mier_pl.modules",
     "MetaModelModule": "mier_pl.modules",
@@ -39,9 +39,9 @@ _LAZY = {
     "DynamicsConfig": "mier_pl.modules",
     "SACConfig": "mier_pl.modules",
     "PEARLConfig": "mier_pl.modules",
-    "RelabelCallback": "mier_pl.callbacks.relabel",
-    "MIERTrainer": "mier_pl.adapt",
-    "AdaptResults": "mier_pl.results",
+    "RelabelCallback": "mier_pl.callbacks.relabel_callback",
+    "MIERTrainer": "mier_pl.cli.adapt_trainer",
+    "AdaptResults": "mier_pl.analysis.results",
     "check_family": "mier_pl.envs.check",
 }
 
@@ -70,10 +70,11 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports them
-    from mier_pl.adapt import MIERTrainer
-    from mier_pl.callbacks.relabel import RelabelCallback
+    from mier_pl.analysis.results import AdaptResults
+    from mier_pl.callbacks.relabel_callback import RelabelCallback
+    from mier_pl.cli.adapt_trainer import MIERTrainer
     from mier_pl.data.datamodule import ReplayDataModule
-    from mier_pl.data.relabel import AdaptConfig
+    from mier_pl.data.relabel_replay import AdaptConfig
     from mier_pl.envs.check import check_family
     from mier_pl.modules import (
         CollectConfig,
@@ -86,7 +87,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
         PEARLModule,
         SACConfig,
     )
-    from mier_pl.results import AdaptResults
 
 
 def __getattr__(name: str) -> Any:

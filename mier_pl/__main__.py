@@ -1,10 +1,5 @@
-import sys
+from mier_pl.cli.commands import main
 
-if sys.argv[1:2] == ["check_family"]:  # the family checker: mier_pl/envs/check.py
-    from mier_pl.envs.check import main as check_family
-
-    raise SystemExit(check_family(sys.argv[2:]))
-
-from mier_pl.cli import main
-
-main()
+status = main()
+if isinstance(status, int):  # a command that reports its verdict as an exit code (check_family)
+    raise SystemExit(status)

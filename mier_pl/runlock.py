@@ -7,7 +7,7 @@ two ``adapt`` runs started together, ``reproduce --jobs 2`` with a method twice)
 one line naming the holder. The lock is the operating system's (``flock``), so a process that
 dies, even by SIGKILL, releases it: nothing is left stuck.
 
-Like ``cli.py`` this sits at the top of the import graph; nothing below imports it.
+Like ``cli/main.py`` this sits at the top of the import graph; nothing below imports it.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 # fit on one GPU (32-bit and 16-mixed), resume, adapt, the training step as one CUDA graph
 # against the eager step (`--model.init_args.cuda_graph true`, steps/s of both printed), DDP on
 # every visible GPU with the default strategy, the host-sync test on the GPU, and
-# `python -m mier_pl.bench --device cuda` (table printed, results in
+# `python -m benchmarks --device cuda` (table printed, results in
 # benchmarks/results_cuda.json). Stops at the first failure.
 #
 # GPU_CHECK_ACCELERATOR=cpu rehearses every command on the CPU (two gloo ranks for DDP,
@@ -88,7 +88,7 @@ if [ "$ACCEL" != cpu ]; then
     step "host syncs per training step, on the GPU" env PYTHONPATH="$ROOT" \
         $PY -m pytest -q -p no:cacheprovider "$ROOT/tests/modules/test_host_syncs.py"
     step "benchmark on CUDA" \
-        $PY -m mier_pl.bench --device cuda --seconds 1 --out "$ROOT/benchmarks/results_cuda.json"
+        env PYTHONPATH="$ROOT" $PY -m benchmarks --device cuda --seconds 1 --out "$ROOT/benchmarks/results_cuda.json"
 fi
 echo
 echo "gpu-check passed ($SECONDS s)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-measures docs/learning.md: MIER variants and the oracle on the point families, 3 seeds,
-# then re-evaluation (python -m mier_pl.evaluate), adapt, and the tables and curves
-# (python -m mier_pl.compare) in docs/learning/. About 3.5 hours on a 2-core CPU, one run at a time.
+# then re-evaluation (python -m mier_pl evaluate), adapt, and the tables and curves
+# (python -m mier_pl compare) in docs/learning/. About 3.5 hours on a 2-core CPU, one run at a time.
 #   bash scripts/learning.sh [ROOT]   (runs land in ROOT, default runs/learning)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +17,7 @@ fit() {  # fit FAMILY_DIR VARIANT SEED CONFIG ARGS...
     --model.init_args.eval.train_tasks 40 --trainer.enable_progress_bar false \
     --trainer.logger.init_args.save_dir "$ROOT/$dir" --trainer.logger.init_args.name "$name" \
     --trainer.logger.init_args.version "s$seed" "$@"
-  $PY -m mier_pl.evaluate "$ROOT/$dir/$name/s$seed" --repeats 5
+  $PY -m mier_pl evaluate "$ROOT/$dir/$name/s$seed" --repeats 5
 }
 
 adapt() {  # adapt FAMILY_DIR VARIANT SEED CONFIG
@@ -49,5 +49,5 @@ for family in point_goal point_rotated; do
   for v in release uniform uniform_episodes uniform_episodes_k5 config_no_warmup config oracle; do
     [ -d "$ROOT/$family/$v" ] && variants+=("$v=$ROOT/$family/$v")
   done
-  $PY -m mier_pl.compare "${variants[@]}" --out "docs/learning/$family" --title "$family, 40 epochs"
+  $PY -m mier_pl compare "${variants[@]}" --out "docs/learning/$family" --title "$family, 40 epochs"
 done

@@ -1,4 +1,4 @@
-"""Rebuild ``mier_pl/published/<family>.csv`` from the PEARL authors' published logs.
+"""Rebuild ``mier_pl/analysis/published/<family>.csv`` from the PEARL authors' published logs.
 
 The PEARL authors published the logs of PEARL and of the baselines of their Figure 3 (MAML,
 ProMP, RL²) for the continuous-control benchmarks (oyster's README links the archive,
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path(__file__).resolve().parents[1] / "mier_pl" / "published",
+        default=Path(__file__).resolve().parents[1] / "mier_pl" / "analysis" / "published",
         help="where the CSVs go (the package's data folder)",
     )
     args = parser.parse_args(argv)

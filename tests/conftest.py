@@ -34,10 +34,17 @@ def families(names) -> list:
     return [pytest.param(n, marks=needs_metaworld) if n in METAWORLD_FAMILIES else n for n in names]
 
 
+def pytest_collection_modifyitems(items):
+    """A test that runs the CLI (the ``run_cli`` fixture) is an end-to-end test: ``e2e``."""
+    for item in items:
+        if "run_cli" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture
 def run_cli(tmp_path, monkeypatch):
     """Call ``python -m mier_pl`` in-process from ``tmp_path``; returns the CLI object."""
-    from mier_pl.cli import main
+    from mier_pl.cli.main import main
 
     monkeypatch.chdir(tmp_path)
 

@@ -43,7 +43,7 @@ def explore(
     steps: int,
     num_envs: int,
 ) -> CollectStats:
-    """Initial exploration (spec §4.1): ``repeats × steps`` with φ₀ in every train task, into
+    """Initial exploration (docs/algorithm.md §4.1): ``repeats × steps`` with φ₀ in every train task, into
     both buffers; tasks are stepped ``num_envs`` at a time in lockstep."""
     tasks = collector.train_tasks
     returns: list[float] = []

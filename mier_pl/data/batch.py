@@ -20,7 +20,7 @@ class TransitionBatch:
         next_obs: ``[*L, obs_dim]`` float.
         terminated: ``[*L]`` float 0/1: the MDP ended (no bootstrap).
         truncated: ``[*L]`` float 0/1: a time-limit cut. Kept apart from ``terminated``
-            because SAC bootstraps through it (spec §4).
+            because SAC bootstraps through it (docs/algorithm.md §4).
     """
 
     obs: Tensor
@@ -118,7 +118,7 @@ class TransitionBatch:
 
 @dataclass
 class MetaBatch:
-    """One meta-training step's data (spec §3): ``support`` for the inner loop, ``query`` for
+    """One meta-training step's data (docs/algorithm.md §3): ``support`` for the inner loop, ``query`` for
     the outer loss, both ``[tasks, A]``; ``task_ids`` ``[tasks]`` are train-task indices.
     ``context_support`` ``[tasks, N]``, when present (``data.sac_context_steps`` N), is what
     SAC's training contexts are adapted on instead of ``support``."""

@@ -1,4 +1,4 @@
-"""Per-task replay buffers as preallocated tensors on the training device (spec §1).
+"""Per-task replay buffers as preallocated tensors on the training device (docs/algorithm.md §1).
 
 One :class:`MultiTaskReplay` holds every train task's **full** buffer as ``[tasks, rows, ·]``
 tensors, so a meta-batch of many tasks is one gather, never a loop. The **pre-adapt** buffer
@@ -109,7 +109,7 @@ class MultiTaskReplay:
         """Append ``batch`` ``[len(task_ids), n]``: row ``i`` goes to task ``task_ids[i]``.
 
         ``pre_adapt=True`` marks the transitions as collected with φ₀, so they enter both the
-        full and the pre-adapt buffer. Repeated task ids are allowed (spec §4 draws tasks with
+        full and the pre-adapt buffer. Repeated task ids are allowed (docs/algorithm.md §4 draws tasks with
         replacement); their rows are appended in order.
         """
         batch.check_dims(self.obs_dim, self.act_dim, "MultiTaskReplay.add")
@@ -293,7 +293,7 @@ class MultiTaskReplay:
 # first ``used`` rows are contiguous, so every copy is a direct transfer. Slicing all tasks at
 # once (``t[:, :used]``) is not contiguous, and a clone or transfer of it allocates a copy of
 # the whole field on the device first: about 12 GiB for humanoid_dir's replay, an OOM on
-# cards of 40 GB or less (issue 19).
+# cards of 40 GB or less (docs/scaling.md).
 def _rows_to_host(storage: Tensor, used: int) -> Tensor:
     """A CPU copy of ``storage[:, :used]`` made without a temporary on ``storage``'s device."""
     out = torch.empty((storage.shape[0], used, *storage.shape[2:]), dtype=storage.dtype)

@@ -35,7 +35,7 @@ class MetaBatchLoader:
     """In-memory iterable of ``steps`` meta-batches per epoch (no workers, no host round trip).
 
     Each epoch draws ``meta_batch_size`` train tasks once and reuses them for every step of that
-    epoch (spec §3, release); each step samples ``batch_size`` support transitions per task from
+    epoch (docs/algorithm.md §3, release); each step samples ``batch_size`` support transitions per task from
     the pre-adapt buffers and as many query ones from the full ones. The tasks are distinct when
     the family has at least ``meta_batch_size`` of them (as the release's ``np.random.choice(...,
     replace=False)``): drawn with replacement, cheetah-negated-joints saw 6.6 of its 10 tasks per
@@ -99,7 +99,7 @@ class ReplayDataModule(pl.LightningDataModule):
     """Envs and per-task replay for one task family.
 
     Args:
-        family: the task family (spec §7): a built-in name, or the import path of your own
+        family: the task family (docs/algorithm.md §7): a built-in name, or the import path of your own
             MetaEnv subclass, ``"package.module:ClassName"`` (docs/custom_family.md).
         family_seed: seed of the family's task lists; ``None`` uses the release's seed.
         capacity: transitions kept per train task (release: 1e6); storage grows as used.

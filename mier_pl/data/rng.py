@@ -20,20 +20,9 @@ def device_rng_state(device: torch.device | str) -> Tensor | None:
     return torch.cuda.get_rng_state(device)
 
 
-def restore_device_rng_state(
-    state: Tensor | list[Tensor] | None, device: torch.device | str
-) -> None:
-    """Set ``device``'s CUDA generator from :func:`device_rng_state`'s ``state``.
-
-    ``state`` may also be the list of every visible GPU's state that checkpoints before
-    issue 19 held; the entry of ``device``'s index is used when it exists.
-    """
+def restore_device_rng_state(state: Tensor | None, device: torch.device | str) -> None:
+    """Set ``device``'s CUDA generator from :func:`device_rng_state`'s ``state``."""
     device = torch.device(device)
     if device.type != "cuda" or state is None:
         return
-    if isinstance(state, list | tuple):
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        if index >= len(state):
-            return
-        state = state[index]
     torch.cuda.set_rng_state(state, device)

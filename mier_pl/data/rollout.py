@@ -2,7 +2,7 @@
 
 The collector owns a pool of envs of one family. A rollout assigns one task to each of the
 first ``len(tasks)`` envs (switching task in place), resets them, and steps them together:
-every step makes a single policy forward for all of them (spec §4: "5 tasks in lockstep").
+every step makes a single policy forward for all of them (docs/algorithm.md §4: "5 tasks in lockstep").
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from torch import Tensor
 
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.envs import MetaEnv, make_env
-from mier_pl.precision import float32_matmul_precision
+from mier_pl.fast.precision import float32_matmul_precision
 
 ActFn = Callable[[Tensor], Tensor]
 """Maps observations ``[B, obs_dim]`` (float32, on the CPU) to actions ``[B, act_dim]``.
@@ -29,7 +29,7 @@ lockstep step for a policy on a GPU, none for one acting on a CPU copy of the ac
 
 
 class Recorder(Protocol):
-    """Watches one evaluation episode (:class:`mier_pl.render.EpisodeRecorder`)."""
+    """Watches one evaluation episode (:class:`mier_pl.data.video.EpisodeRecorder`)."""
 
     def start(self, env: MetaEnv) -> None: ...
 
@@ -111,7 +111,7 @@ class Collector:
         return torch.as_tensor(obs, dtype=torch.float32)  # the policy moves it (see ActFn)
 
     @torch.no_grad()
-    @float32_matmul_precision("highest")  # a few states per policy call: see mier_pl.precision
+    @float32_matmul_precision("highest")  # a few states per policy call: see mier_pl.fast.precision
     def rollout(
         self, tasks: Sequence[Any], num_steps: int, act_fn: ActFn, count: bool = True
     ) -> RolloutResult:
@@ -182,7 +182,7 @@ class Collector:
     ) -> np.ndarray:
         """One episode per task, up to the horizon; returns undiscounted returns ``[B]``.
 
-        ``record`` maps task slots to recorders (:class:`mier_pl.render.EpisodeRecorder`)
+        ``record`` maps task slots to recorders (:class:`mier_pl.data.video.EpisodeRecorder`)
         that watch that slot's episode; only those slots render, and the episodes are the
         same with or without them. Families that report success also leave the episodes'
         success flags in :attr:`last_success`.

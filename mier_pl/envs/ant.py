@@ -1,4 +1,4 @@
-"""Ant families (spec §7): direction of travel and negated actuators.
+"""Ant families (docs/algorithm.md §7): direction of travel and negated actuators.
 
 Model: Gymnasium v5 ``ant.xml``, frame skip 5 (dt = 0.05 s), reset noise as ``Ant-v5``.
 Observation (release, 27): ``qpos[2:]`` (13) and ``qvel`` (14), no contact forces; so

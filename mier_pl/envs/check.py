@@ -32,7 +32,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from mier_pl.envs.base import MetaEnv
+from mier_pl.envs.meta_env import MetaEnv
 from mier_pl.envs.registry import (
     FAMILY_NAMES,
     FamilyError,

@@ -1,4 +1,4 @@
-"""Half-cheetah families (spec §7): target velocity, direction, negated joints.
+"""Half-cheetah families (docs/algorithm.md §7): target velocity, direction, negated joints.
 
 Model: Gymnasium v5 ``half_cheetah.xml``, frame skip 5 (dt = 0.05 s), reset noise as
 ``HalfCheetah-v5``. Observation (release, 20): ``qpos[1:]`` (8), ``qvel`` (9) and the torso's
@@ -64,7 +64,7 @@ class _CheetahEnv(MujocoMetaEnv):
 
 
 class _CheetahVelocityEnv(_CheetahEnv):
-    """Reward −|v_x − v*| − 0.05‖a‖²; reward-only (spec §7)."""
+    """Reward −|v_x − v*| − 0.05‖a‖²; reward-only (docs/algorithm.md §7)."""
 
     task_parameter_name: ClassVar[str | None] = "target velocity (m/s)"
 

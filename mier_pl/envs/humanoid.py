@@ -1,4 +1,4 @@
-"""humanoid-dir (spec §7, benchmark): Gymnasium's humanoid running in a task direction.
+"""humanoid-dir (docs/algorithm.md §7, benchmark): Gymnasium's humanoid running in a task direction.
 
 Model: Gymnasium v5 ``humanoid.xml``, frame skip 5 (dt = 0.015 s), reset noise as
 ``Humanoid-v5``. The policy acts in [−1, 1]; the step maps that linearly onto the actuators'

@@ -7,7 +7,7 @@ test goals of one environment (the test goals from ``seed + 1``), ``metaworld.ML
 goals of each of 10 train environments and of 5 held-out test environments. The family seed is
 the benchmark's seed. A task is a :class:`MetaWorldTask` naming the environment, the split and
 the goal's index; the env keeps one ``metaworld`` env per environment it has run (ML1: one,
-ML10: up to 15), built once, so :meth:`~mier_pl.envs.base.MetaEnv.set_task` never rebuilds a
+ML10: up to 15), built once, so :meth:`~mier_pl.envs.meta_env.MetaEnv.set_task` never rebuilds a
 MuJoCo model. A goal takes effect at the next ``reset`` (Meta-World places the object and the
 goal there; the collector always resets after switching task).
 
@@ -26,7 +26,7 @@ weld with an explicit ``relpose``, is new). :func:`import_metaworld` replaces th
 when the installed MuJoCo has 12 columns; docs/metaworld.md has the measurements behind it.
 
 Speed: each Meta-World env the family builds gets :func:`touching_object` on arrays and the
-observation of :mod:`mier_pl.envs.meta_world_obs` (SciPy's quaternion without SciPy's per-call
+observation of :mod:`mier_pl.fast.meta_world_obs` (SciPy's quaternion without SciPy's per-call
 overhead, packing without ``np.split``/``np.hstack``); both give the package's numbers.
 """
 
@@ -44,8 +44,8 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from mier_pl.envs import meta_world_obs
-from mier_pl.envs.base import MetaEnv
+from mier_pl.envs.meta_env import MetaEnv
+from mier_pl.fast import meta_world_obs
 
 METAWORLD_VERSION = "3.1.1"
 INSTALL_HINT = (
@@ -124,7 +124,7 @@ def touching_object(env: Any, object_geom_id: int) -> bool:
 
     The same sums as metaworld's (the constraint force ``efc_force[efc_address]`` of each
     contact between a pad and the object), over ``data.contact``'s geom and address arrays
-    instead of a Python loop over contact objects, which took 30 % of a pick-place step.
+    instead of a Python loop over contact objects (its cost: BENCHMARKS.md).
     Bound to each Meta-World env this family builds (the package itself is not changed).
     """
     data = env.data
@@ -184,7 +184,7 @@ class MetaWorldEnv(MetaEnv[MetaWorldTask]):
         benchmark: ``"ML1:<env>-v3"`` or ``"ML10"``.
         env_names: the benchmark's environments, train then held-out test (the task
             encoding's one-hot order; ML1: one).
-        render_camera: the evaluation videos' camera (``mier_pl/render.py``): a free camera
+        render_camera: the evaluation videos' camera (``mier_pl/data/video.py``): a free camera
             fixed on the workspace, from the front right of the robot, that shows the arm, the
             whole table and what is on it in every Sawyer scene. The MuJoCo families' camera,
             tracking body 1, looks at the table's underside from behind the robot here, and
@@ -304,7 +304,7 @@ class MetaWorldEnv(MetaEnv[MetaWorldTask]):
 
 class _ML1Env(MetaWorldEnv):
     """ML1: one environment, 50 train and 50 test goals; tasks differ in the goal and the
-    object's start only, so the dynamics are shared (reward-only, spec §8)."""
+    object's start only, so the dynamics are shared (reward-only, docs/algorithm.md §8)."""
 
     reward_only: ClassVar[bool] = True
 
@@ -340,7 +340,7 @@ class ML10Env(MetaWorldEnv):
     """ml10: 10 train environments × 50 goals, 5 held-out test environments × 50 goals.
 
     The environments are different MuJoCo models (door, drawer, ...), so the dynamics change
-    between tasks: the joint model and rollout relabeling (spec §8).
+    between tasks: the joint model and rollout relabeling (docs/algorithm.md §8).
     """
 
     family: ClassVar[str] = "ml10"

@@ -1,7 +1,7 @@
-"""Shared base of the MuJoCo task families (spec §7).
+"""Shared base of the MuJoCo task families (docs/algorithm.md §7).
 
 Each family is a Gymnasium v5 MuJoCo model (its XML asset, frame skip and reset noise) behind
-the :class:`~mier_pl.envs.base.MetaEnv` contract. Everything the families share lives here, in
+the :class:`~mier_pl.envs.meta_env.MetaEnv` contract. Everything the families share lives here, in
 one place:
 
 - stepping: the policy's action in [-1, 1] goes through the task's joint negation and a
@@ -28,7 +28,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
-from mier_pl.envs.base import MetaEnv, TaskT
+from mier_pl.envs.meta_env import MetaEnv, TaskT
 
 ResetNoise = Literal["uniform", "normal"]
 
@@ -85,8 +85,8 @@ class MujocoMetaEnv(MujocoEnv, MetaEnv[TaskT]):
         ctrl_cost_weight: weight ``w`` of the control cost ``w·‖u‖²``.
         uses_contact_forces: whether reward or observation reads ``data.cfrc_ext``; only
             then is ``mj_rnePostConstraint`` run (MuJoCo ≥ 2 computes contact forces only
-            on request, spec §7), which keeps cheetah and walker stepping cheap.
-        render_camera: the evaluation videos' camera (``mier_pl/render.py``), a MuJoCo
+            on request, docs/algorithm.md §7), which keeps cheetah and walker stepping cheap.
+        render_camera: the evaluation videos' camera (``mier_pl/data/video.py``), a MuJoCo
             tracking camera on body ``trackbodyid``: Gymnasium v5's distance and elevation
             for the 2-D robots; v5's cheetah and ant cameras do not track, these do.
     """

@@ -1,4 +1,4 @@
-"""Cheap families of our own (spec §7b): a 2-D point, pure NumPy, no MuJoCo.
+"""Cheap families of our own (docs/algorithm.md §7b): a 2-D point, pure NumPy, no MuJoCo.
 
 They exist so that tests, tutorials and learning checks finish in minutes on a CPU while
 exercising both kinds of task change MIER handles: the reward (point-goal, like ant-dir) and
@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
-from mier_pl.envs.base import MetaEnv
+from mier_pl.envs.meta_env import MetaEnv
 
 STEP_SIZE = 0.1
 

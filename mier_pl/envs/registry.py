@@ -1,7 +1,7 @@
 """Family names → env classes, Gymnasium registration, and construction with clear errors.
 
 A family is named by a built-in name (``"cheetah-vel"``) or by the import path of a
-:class:`~mier_pl.envs.base.MetaEnv` subclass in the user's own package
+:class:`~mier_pl.envs.meta_env.MetaEnv` subclass in the user's own package
 (``"my_package.my_module:MyFamily"``, as a console-script entry point is written). Both work
 everywhere: ``--data.family``, :func:`make_env`, ``ReplayDataModule(family=...)``.
 """
@@ -15,7 +15,7 @@ from typing import Literal, get_args
 
 import gymnasium as gym
 
-from mier_pl.envs.base import MetaEnv
+from mier_pl.envs.meta_env import MetaEnv
 
 # Every built-in family; anything else must be a "module:Class" path (FamilyName).
 BuiltinFamily = Literal[

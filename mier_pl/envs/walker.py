@@ -1,4 +1,4 @@
-"""Walker random-physics families (spec §7): each task rescales the walker's physics.
+"""Walker random-physics families (docs/algorithm.md §7): each task rescales the walker's physics.
 
 Model: Gymnasium v5 ``walker2d_v5.xml``, frame skip 4 (dt = 0.008 s), reset noise as
 ``Walker2d-v5``. Observation (release, 17): ``qpos[1:]`` (8) and ``clip(qvel, ±10)`` (9), so
@@ -49,7 +49,7 @@ SCALE_BASE = {"body_mass": 1.5, "body_inertia": 1.5, "dof_damping": 1.3, "geom_f
 
 
 class _WalkerRandParamsEnv(MujocoMetaEnv):
-    """The 2-D walker with per-task physics; a dynamics change (joint model, spec §8)."""
+    """The 2-D walker with per-task physics; a dynamics change (joint model, docs/algorithm.md §8)."""
 
     xml_file: ClassVar[str] = "walker2d_v5.xml"
     sim_frame_skip: ClassVar[int] = 4

@@ -1,4 +1,4 @@
-"""Test-time model identification (spec §6 steps 1-3), as plain functions.
+"""Test-time model identification (docs/algorithm.md §6 steps 1-3), as plain functions.
 
 N context-only steps through the very inner loop meta-training uses
 (:func:`~mier_pl.functional.inner_loop.adapt_context`, with the test-time learning-rate
@@ -43,7 +43,7 @@ def split_validation(
 
 def model_parameters(model: ContextModel) -> list[torch.nn.Parameter]:
     """What the M full-model steps train: everything, or the reward model alone in
-    separate-models mode (spec §2: test-time adaptation touches only the reward model)."""
+    separate-models mode (docs/algorithm.md §2: test-time adaptation touches only the reward model)."""
     return list((model.reward_net if model.separate else model).parameters())
 
 
@@ -84,7 +84,7 @@ class AdaptationReport:
 
 
 def validation_loss(model: ContextModel, batch: TransitionBatch, context: Tensor) -> float:
-    """The adapted loss (spec §2; reward only in separate mode) of ``batch`` ``[n]``."""
+    """The adapted loss (docs/algorithm.md §2; reward only in separate mode) of ``batch`` ``[n]``."""
     with torch.no_grad():
         return float(model.adapt_loss(batch[None], context)[0])
 
@@ -139,7 +139,7 @@ def identify(
 
     params = model_parameters(model)
     saved = [p.detach().clone() for p in params]
-    optimizer = torch.optim.Adam(params, lr=model_lr)  # fresh state (spec §6 step 3)
+    optimizer = torch.optim.Adam(params, lr=model_lr)  # fresh state (docs/algorithm.md §6 step 3)
     with torch.enable_grad():
         for _ in range(model_steps):
             loss = model.adapt_loss(support[None], context)[0]

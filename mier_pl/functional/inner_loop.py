@@ -1,7 +1,7 @@
 """Model identification: the one inner loop shared by meta-training, evaluation and test time.
 
 MIER adapts only the context φ, an input tensor, so the inner loop is plain gradient descent on
-a ``[tasks, context_dim]`` matrix (spec §3). Because each task's loss depends only on its own
+a ``[tasks, context_dim]`` matrix (docs/algorithm.md §3). Because each task's loss depends only on its own
 row, one ``autograd.grad`` of the summed per-task losses gives every task's gradient at once:
 the meta-batch is vectorised with batched tensors, not a loop over tasks.
 """
@@ -17,7 +17,7 @@ from torch import Tensor
 def clip_rows(grad: Tensor, max_norm: float) -> Tensor:
     """Scale each row to L2 norm at most ``max_norm`` (``tf.clip_by_norm`` per task).
 
-    Differentiable, so second-order meta-gradients flow through the clipping (spec §3).
+    Differentiable, so second-order meta-gradients flow through the clipping (docs/algorithm.md §3).
     """
     norm = torch.linalg.vector_norm(grad, dim=-1, keepdim=True)
     return grad * (max_norm / norm.clamp(min=max_norm))
@@ -36,7 +36,7 @@ def adapt_context(
         loss_fn: maps a context ``[tasks, context_dim]`` to per-task losses ``[tasks]``.
         context: the starting context φ₀, ``[tasks, context_dim]``.
         lrs: one learning rate per step (meta-training: ``[0.01] * 2``; test time: 0.01 for two
-            steps, then 0.001, spec §6).
+            steps, then 0.001, docs/algorithm.md §6).
         max_grad_norm: per-task clip of each context gradient (10).
         create_graph: keep the graph of every step so the outer loss differentiates through
             the inner steps (second-order MAML). ``False`` gives first-order MAML, and is what

@@ -31,12 +31,12 @@ from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.checkpoint_io import FIT_PARTS, check_intact
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.rollout import Collector
-from mier_pl.envs.base import describe_task
+from mier_pl.data.video import EpisodeRecorder, log_videos
+from mier_pl.envs.meta_env import describe_task
+from mier_pl.fast.hook_dispatch import PlainHookName
 from mier_pl.functional.probe import Identification, prediction_errors
-from mier_pl.hook_dispatch import PlainHookName
 from mier_pl.modules.common import CollectConfig, EvalConfig, clip_pending_gradients, spread_indices
 from mier_pl.modules.diagnostics import identification_metrics
-from mier_pl.render import EpisodeRecorder, log_videos
 
 
 class MetaTrainingModule(PlainHookName, pl.LightningModule):
@@ -89,7 +89,7 @@ class MetaTrainingModule(PlainHookName, pl.LightningModule):
     ) -> np.ndarray:
         """Spec §4.2c on ``tasks``: A steps of adaptation data, adapt, one deterministic
         episode each; the returns ``[tasks]``. Training's evaluation and
-        ``python -m mier_pl.evaluate`` both call this. ``record`` (slot → recorder) films
+        ``python -m mier_pl evaluate`` both call this. ``record`` (slot → recorder) films
         those tasks' deterministic episodes."""
         policy = self.policy()
         returns, _ = evaluate(
@@ -238,7 +238,7 @@ class MetaTrainingModule(PlainHookName, pl.LightningModule):
     def run_evaluation(self, videos: bool = False) -> dict[str, np.ndarray]:
         """Spec §4.2c on the chosen train tasks and on the test tasks (MIER-wR); with
         ``videos``, the episodes of ``eval.video_tasks`` tasks per split are rendered and
-        logged (:mod:`mier_pl.render`)."""
+        logged (:mod:`mier_pl.data.video`)."""
         dm, e = self.data, self.eval_cfg
         results: dict[str, np.ndarray] = {}
         clips: dict[str, EpisodeRecorder] = {}

@@ -29,7 +29,7 @@ def as_config(cls: type[C], value: C | dict | None, **defaults: Any) -> C:
 
 @dataclass
 class CollectConfig:
-    """Data collection of Algorithm 1 (spec §4).
+    """Data collection of Algorithm 1 (docs/algorithm.md §4).
 
     Attributes:
         initial_exploration_repeats: P-step rollouts per train task before training (5).
@@ -66,7 +66,7 @@ class CollectConfig:
 
 @dataclass
 class EvalConfig:
-    """Evaluation during meta-training (spec §4.2c).
+    """Evaluation during meta-training (docs/algorithm.md §4.2c).
 
     Attributes:
         interval: evaluate every this many epochs (0 disables evaluation).
@@ -76,7 +76,7 @@ class EvalConfig:
             (None: the data module's batch size, as the release).
         video_every: render the deterministic evaluated episode of ``video_tasks`` train and
             test tasks every this many evaluations (and at the last one) and log the videos
-            to TensorBoard and W&B (0: never; docs/videos.md, mier_pl/render.py).
+            to TensorBoard and W&B (0: never; docs/videos.md, mier_pl/data/video.py).
         video_tasks: how many of the evaluated tasks of each split to render (evenly spaced).
         video_width: frame width in pixels.
         video_height: frame height in pixels.
@@ -117,7 +117,7 @@ def manual_step(
     which Lightning's precision plugin calls inside ``optimizer.step()`` after unscaling the
     gradients. Clipping before ``optimizer.step()`` clips the loss-scaled gradients under
     ``16-mixed``: a true norm of 5.9 was seen as 9.7e4 at scale 16 384 and cut to 6e-4
-    (issue 19).
+    (docs/scaling.md).
     """
     optimizer.zero_grad(set_to_none=True)
     owner.manual_backward(loss)
@@ -182,7 +182,7 @@ class _Site:
     """One ``record`` call site (a fixed set of loss names): its pending steps and first bad one.
 
     Its tensors are allocated once and only ever updated in place, so a step replayed as a CUDA
-    graph (mier_pl/modules/graph.py) keeps writing to the memory the next check reads.
+    graph (mier_pl/fast/cuda_graph.py) keeps writing to the memory the next check reads.
     """
 
     def __init__(self, losses: dict[str, Tensor], hint: str) -> None:
@@ -282,9 +282,8 @@ def log_step_metrics(module: pl.LightningModule, metrics: dict[str, Tensor]) -> 
     What ``module.log_dict(metrics)`` of a training step (``on_step``, no ``on_epoch``)
     amounts to, the same rows at the same step with the same ``epoch`` column and in
     ``trainer.logged_metrics``, handed straight to Lightning's logger connector: ``self.log``
-    also files each value into its result collection, about 0.6 ms a value on this CPU even on
-    the steps whose values it then drops, which was 35 % of a point-goal training step
-    (BENCHMARKS.md, "Lightning loop"). Not for the progress bar or for values to reduce over
+    also files each value into its result collection, even on the steps whose values it then
+    drops (its cost: BENCHMARKS.md, "Measurements behind the code"). Not for the progress bar or for values to reduce over
     an epoch or across ranks (``sync_dist``): those go through ``self.log``. Like it, only
     rank 0's loggers write.
     """

@@ -8,7 +8,7 @@ a low R² at identification (docs/learning.md, "Identification diagnostics").
 The probe steps its own env copies and draws from torch's and NumPy's generators seeded with
 :data:`PROBE_SEED` inside a fork, so it leaves the run's random streams, and hence the run,
 as they would be without it; and the same weights give the same numbers in training and in
-``python -m mier_pl.evaluate RUN --probe``.
+``python -m mier_pl evaluate RUN --probe``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``MetaModelModule``: MAML over the context for the dynamics-and-reward model (spec §3)."""
+"""``MetaModelModule``: MAML over the context for the dynamics-and-reward model (docs/algorithm.md §3)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from mier_pl.ranges import (
 
 @dataclass
 class DynamicsConfig:
-    """The model and its meta-training (spec §2-3; defaults are the release's).
+    """The model and its meta-training (docs/algorithm.md §2-3; defaults are the release's).
 
     Attributes:
         context_dim: size of φ (5; 10 for cheetah-negated-joints).
@@ -176,7 +176,7 @@ class MetaModelModule(MetaTrainingModule):
     def configure_optimizers(self, capturable: bool = False) -> torch.optim.Optimizer:
         """Adam over the model (and a learned φ₀). ``capturable``: fused and capturable, so
         its step counts live on the device and a CUDA graph can capture its step
-        (mier_pl/modules/graph.py); the same maths."""
+        (mier_pl/fast/cuda_graph.py); the same maths."""
         if capturable:
             return torch.optim.Adam(self.parameters(), lr=self.cfg.lr, fused=True, capturable=True)
         return torch.optim.Adam(self.parameters(), lr=self.cfg.lr)

@@ -1,4 +1,4 @@
-"""``MIERModule``: the ``fit`` target that meta-trains MIER (spec §4, Algorithm 1)."""
+"""``MIERModule``: the ``fit`` target that meta-trains MIER (docs/algorithm.md §4, Algorithm 1)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ from torch import Tensor
 from mier_pl.data.algorithm import Adapt, Policy
 from mier_pl.data.batch import MetaBatch
 from mier_pl.data.rollout import Collector
+from mier_pl.fast.cuda_graph import (
+    GraphedStep,
+    GraphStepUnsupported,
+    graph_step_problem,
+    states_to_param_devices_,
+)
 from mier_pl.modules.base import MetaTrainingModule
 from mier_pl.modules.common import (
     CollectConfig,
@@ -22,14 +28,8 @@ from mier_pl.modules.common import (
     log_step_metrics,
     manual_step,
 )
-from mier_pl.modules.graph import (
-    GraphedStep,
-    GraphStepUnsupported,
-    graph_step_problem,
-    states_to_param_devices_,
-)
+from mier_pl.modules.context_sac import ContextSACModule, SACConfig, upgrade_optimizer_states
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
-from mier_pl.modules.sac import ContextSACModule, SACConfig, upgrade_optimizer_states
 
 MODEL_HINT = "Lower --model.dynamics.lr or --model.dynamics.inner_lr."
 SAC_HINT = "Lower --model.sac.lr or check the rewards' scale (--model.sac.reward_scale)."
@@ -62,7 +62,7 @@ class MIERModule(MetaTrainingModule):
     """
 
     # Tests only (never the CLI): run the capture-safe step eagerly on any device, on its
-    # static buffers, instead of capturing it (tests/modules/test_graph_step.py).
+    # static buffers, instead of capturing it (tests/fast/test_cuda_graph.py).
     rehearse_graph: bool = False
 
     def __init__(
@@ -198,7 +198,7 @@ class MIERModule(MetaTrainingModule):
         self.meta.optimize(self, model_opt, model_loss)
 
         # SAC on the same query batches, each transition labelled with its task's φ_T. The
-        # context is detached: SAC never backpropagates into the model (spec §4.2b).
+        # context is detached: SAC never backpropagates into the model (docs/algorithm.md §4.2b).
         sac_batch = batch.query.flatten()
         context = self.training_context(batch, adapted_context)
         context = context.repeat_interleave(batch.query.rew.shape[1], dim=0)
@@ -221,7 +221,7 @@ class MIERModule(MetaTrainingModule):
                 raise GraphStepUnsupported(problem)
 
     def _graphed_update(self, batch: MetaBatch) -> dict[str, Tensor]:
-        """:meth:`update` as one captured CUDA graph, replayed per step (mier_pl/modules/graph.py).
+        """:meth:`update` as one captured CUDA graph, replayed per step (mier_pl/fast/cuda_graph.py).
 
         The pre-adaptation diagnostics are computed in every step (a branch on the logging
         step would change the graph); logging still reads them on logging steps only.

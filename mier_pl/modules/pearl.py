@@ -22,7 +22,7 @@ from mier_pl.data.algorithm import Adapt, Policy
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.buffer import MultiTaskReplay
 from mier_pl.data.rollout import Collector
-from mier_pl.functional import pearl as P
+from mier_pl.functional import pearl_posterior as P
 from mier_pl.functional.probe import Identification
 from mier_pl.modules.base import MetaTrainingModule
 from mier_pl.modules.common import (
@@ -33,8 +33,8 @@ from mier_pl.modules.common import (
     log_step_metrics,
     manual_step,
 )
-from mier_pl.modules.sac import ContextSACModule, Optimize, SACConfig
-from mier_pl.nets.sac import mlp
+from mier_pl.modules.context_sac import ContextSACModule, Optimize, SACConfig
+from mier_pl.nets.sac_nets import mlp
 from mier_pl.ranges import (
     NonNegativeFloat,
     NonNegativeInt,

@@ -1,4 +1,4 @@
-"""The context-conditioned dynamics-and-reward model p̂(s', r | s, a; θ, φ) (spec §2).
+"""The context-conditioned dynamics-and-reward model p̂(s', r | s, a; θ, φ) (docs/algorithm.md §2).
 
 Plain ``nn.Module``s. Every method takes task-batched tensors ``[tasks, N, ·]`` and a context
 ``[tasks, context_dim]`` and returns per-task values ``[tasks]``, so the inner loop adapts all
@@ -22,7 +22,7 @@ class ModelLosses(NamedTuple):
     """Per-task losses ``[tasks]``: the reward part, the state part, and the one adapted.
 
     ``adapt`` is what the inner loop descends: reward + state for the joint model, the reward
-    part alone in separate-models mode (spec §2).
+    part alone in separate-models mode (docs/algorithm.md §2).
     """
 
     reward: Tensor
@@ -116,7 +116,7 @@ class ContextModel(nn.Module):
             self.state_net = GaussianMLP(obs_dim + act_dim, obs_dim, hidden, layers)
         else:
             self.net = GaussianMLP(obs_dim + act_dim + context_dim, 1 + obs_dim, hidden, layers)
-            # Separate bound vectors for the reward and the state part (spec §2) are the two
+            # Separate bound vectors for the reward and the state part (docs/algorithm.md §2) are the two
             # slices of the net's bound vectors; the loss treats the parts separately.
 
     # --------------------------------------------------------------- losses

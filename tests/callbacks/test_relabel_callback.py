@@ -9,16 +9,16 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from mier_pl.callbacks.relabel import RelabelCallback
+from mier_pl.callbacks.relabel_callback import RelabelCallback
 from mier_pl.data.algorithm import explore, random_policy
 from mier_pl.data.buffer import MultiTaskReplay
-from mier_pl.data.relabel import AdaptConfig
+from mier_pl.data.relabel_replay import AdaptConfig
 from mier_pl.data.rollout import Collector
 from mier_pl.envs import make_env
-from mier_pl.modules.adapt import AdaptModule
+from mier_pl.modules.adapt_module import AdaptModule
+from mier_pl.modules.context_sac import SACConfig
 from mier_pl.modules.meta_model import DynamicsConfig
 from mier_pl.modules.mier import MIERModule
-from mier_pl.modules.sac import SACConfig
 
 FAMILY = "point-rotated"
 SETTINGS = AdaptConfig(
@@ -170,7 +170,7 @@ def test_the_adapt_devices_cuda_generator_is_saved_and_restored(
 
     restored_to: list[tuple[torch.Tensor, torch.device]] = []
     monkeypatch.setattr(
-        "mier_pl.callbacks.relabel.restore_device_rng_state",
+        "mier_pl.callbacks.relabel_callback.restore_device_rng_state",
         lambda s, device: restored_to.append((s, device)),
     )
     again = RelabelCallback(SETTINGS)

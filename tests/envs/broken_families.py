@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from mier_pl.envs.base import MetaEnv
+from mier_pl.envs.meta_env import MetaEnv
 from mier_pl.envs.point import GoalTask, PointGoalEnv, PointRotatedEnv
 
 

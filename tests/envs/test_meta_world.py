@@ -198,16 +198,6 @@ def test_the_array_touching_object_agrees_with_metaworlds():
     assert 20 < sum(answers) < 150  # both answers occur
 
 
-def test_the_collection_benchmark_measures_a_meta_world_family():
-    import math
-
-    from mier_pl.bench.data import bench_collection
-
-    row = bench_collection("ml1-reach", 0.05, "cpu")
-    assert row["figure"] == "collection ml1-reach" and row["unit"] == "env steps/s"
-    assert math.isfinite(row["ratio"]) and 0 < row["ratio"] < 2
-
-
 # ------------------------------------------------------- fast observation
 def _quat_bytes(rotation, matrix) -> bytes:
     return rotation.from_matrix(matrix).as_quat().tobytes()  # bit for bit, signed zeros too
@@ -270,7 +260,7 @@ def test_the_fast_quaternion_is_scipys_bit_for_bit():
     as SciPy's ``Rotation.from_matrix(m).as_quat()``, and all of them on the fast path."""
     from scipy.spatial.transform import Rotation
 
-    from mier_pl.envs.meta_world_obs import FAST_ROTATION, FastRotation
+    from mier_pl.fast.meta_world_obs import FAST_ROTATION, FastRotation
 
     rng = np.random.default_rng(0)
     random = list(Rotation.random(3000, rng=rng).as_matrix())
@@ -302,7 +292,7 @@ def test_the_fast_quaternion_leaves_other_matrices_to_scipy():
     left-handed (SciPy refuses), float32, a stack, a list: SciPy's answer, or SciPy's error."""
     from scipy.spatial.transform import Rotation
 
-    from mier_pl.envs.meta_world_obs import FAST_ROTATION
+    from mier_pl.fast.meta_world_obs import FAST_ROTATION
 
     rot = Rotation.random(rng=np.random.default_rng(1)).as_matrix()
     off = np.zeros((3, 3))
@@ -341,7 +331,7 @@ def test_the_fast_observation_changes_no_observation_or_reward(family):
     rewards and infos with the fast observation as with the package's (SciPy, its packing)."""
     from scipy.spatial.transform import Rotation
 
-    from mier_pl.envs import meta_world_obs
+    from mier_pl.fast import meta_world_obs
 
     fast, package = make_env(family), make_env(family)
     fast_rotation = meta_world_obs.FAST_ROTATION

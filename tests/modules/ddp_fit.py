@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from mier_pl.cli import main
+from mier_pl.cli.main import main
 
 cli = main(sys.argv[1:])
 rank = cli.trainer.global_rank

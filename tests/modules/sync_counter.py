@@ -4,7 +4,7 @@ A host sync (``.item()``, ``bool(t)``, a data-dependent shape, a device→host c
 step until every queued kernel has run. :class:`SyncCounter` sees them on the CPU too (except
 device→host copies, which need a device): each sync is charged to the training step during
 which it happened (:class:`MarkSteps`). Used by tests/modules/test_host_syncs.py and
-tests/modules/test_graph_step.py.
+tests/fast/test_cuda_graph.py.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from torch.utils._python_dispatch import TorchDispatchMode
 
-import mier_pl.cli as cli
+import mier_pl.cli.main as cli
 
 # aten ops that make the host wait for the device (data-dependent output sizes included).
 SYNC_OPS = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mier_pl.resume import last_checkpoints
+from mier_pl.cli.resume import last_checkpoints
 from tests.conftest import CONF, read_metrics
 
 DEBUG = CONF / "debug.yaml"

@@ -41,7 +41,7 @@ def test_oracle_refused_for_a_module_without_the_encoding():
 def test_adaptation_policy_decides_who_acts_with_the_prior_context(run_cli, monkeypatch, policy):
     """ "context": the SAC policy acts with φ₀ in exploration, the P steps and evaluation's A
     steps; "uniform": it never does (uniform random actions instead), and only acts with φ_T."""
-    from mier_pl.nets.sac import ActingSnapshot
+    from mier_pl.fast.acting import ActingSnapshot
 
     calls = {"prior": 0, "adapted": 0}
     original = ActingSnapshot.__call__  # how collection and evaluation act

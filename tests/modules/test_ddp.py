@@ -14,6 +14,8 @@ from pytorch_lightning.strategies import DDPStrategy, SingleDeviceStrategy
 
 from tests.conftest import CONF
 
+pytestmark = pytest.mark.e2e
+
 SCRIPT = Path(__file__).with_name("ddp_fit.py")
 
 
@@ -107,7 +109,7 @@ def _fit_debug(run_cli, *extra: str):
 
 def _instantiate(run_cli, monkeypatch, *extra: str):
     """The CLI up to a built trainer: ``fit`` itself is a no-op (no processes launched)."""
-    from mier_pl.adapt import MIERTrainer
+    from mier_pl.cli.adapt_trainer import MIERTrainer
 
     monkeypatch.setattr(MIERTrainer, "fit", lambda self, *args, **kwargs: None)
     return _fit_debug(run_cli, *extra)

@@ -1,5 +1,5 @@
 """Identification diagnostics (``diag/...``) at every evaluation, for MIER and PEARL, and the
-same numbers offline from a checkpoint (``python -m mier_pl.evaluate RUN --probe``)."""
+same numbers offline from a checkpoint (``python -m mier_pl evaluate RUN --probe``)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from mier_pl.analysis.evaluate import main as evaluate_main
 from mier_pl.data.rollout import Collector
-from mier_pl.envs.base import MetaEnv
-from mier_pl.evaluate import main as evaluate_main
+from mier_pl.envs.meta_env import MetaEnv
 from mier_pl.modules import diagnostics
 from mier_pl.modules.base import MetaTrainingModule
+from mier_pl.modules.context_sac import SACConfig
 from mier_pl.modules.meta_model import DynamicsConfig
 from mier_pl.modules.mier import MIERModule
-from mier_pl.modules.sac import SACConfig
 from tests.conftest import CONF, fit_debug, metric_series, read_metrics
 
 PROBE = ("diag/probe_r2_train", "diag/probe_r2_test")

@@ -3,7 +3,7 @@ policy and the oracle-context policy, on the same seed and env steps.
 
 Both fits run docs/metaworld.md's learning-check command to 442 500 env steps, side by side,
 one core each (46 minutes in all on a 2-core machine, 2026-12-02).
-``python -m mier_pl.evaluate`` then re-evaluates each on all 50 train and all 50 test goals
+``python -m mier_pl evaluate`` then re-evaluates each on all 50 train and all 50 test goals
 (250 steps of adaptation data, adapt, one deterministic episode), and the random policy
 (uniform actions) plays the same goals. docs/metaworld.md has the measured figures and curves.
 """
@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 import torch
 
+from mier_pl.analysis.evaluate import evaluate_run
 from mier_pl.data.algorithm import random_policy
 from mier_pl.data.rollout import Collector
-from mier_pl.evaluate import evaluate_run
 from tests.conftest import CONF, METAWORLD_SKIP
 
 pytest.importorskip("metaworld", reason=METAWORLD_SKIP)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mier_pl.compare import read_variant
+from mier_pl.analysis.compare import read_variant
 from tests.conftest import CONF
 
 SEEDS = (0, 1, 2)
@@ -72,7 +72,7 @@ def adapt_seeds(run_cli, runs: Path, config: str) -> list[dict]:
 @pytest.fixture(scope="module", params=["point_goal.yaml", "point_rotated.yaml"])
 def measured(request, tmp_path_factory):
     """Oracle and MIER fits (3 seeds each) and MIER's adapt runs, for one family config."""
-    from mier_pl.cli import main
+    from mier_pl.cli.main import main
 
     config = request.param
     root = tmp_path_factory.mktemp(config.removesuffix(".yaml"))

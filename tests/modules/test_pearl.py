@@ -11,10 +11,10 @@ import torch
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.envs import make_env
 from mier_pl.envs.registry import FAMILY_NAMES
-from mier_pl.functional import pearl as P
+from mier_pl.functional import pearl_posterior as P
 from mier_pl.modules import PEARLModule
+from mier_pl.modules.context_sac import SACConfig
 from mier_pl.modules.pearl import PEARLConfig
-from mier_pl.modules.sac import SACConfig
 from tests.conftest import CONF, families, metric_series, read_metrics
 
 PEARL = CONF / "pearl.yaml"
@@ -235,7 +235,7 @@ def _adapt(run_cli, ckpt: Path, *extra: str):
 def test_adapt_on_a_pearl_checkpoint_writes_pearl_and_pearl_relabel_results(run_cli, tmp_path):
     import json
 
-    from mier_pl.results import load_results
+    from mier_pl.analysis.results import load_results
 
     fit = _fit(run_cli)
     ckpt = Path(fit.trainer.log_dir) / "checkpoints" / "last.ckpt"
@@ -266,7 +266,7 @@ def test_adapt_refuses_relabeling_without_exploration_episodes(run_cli):
 
 
 def test_evaluate_reevaluates_a_pearl_run_with_its_protocol(run_cli):
-    from mier_pl.evaluate import evaluate_run
+    from mier_pl.analysis.evaluate import evaluate_run
 
     fit = _fit(run_cli)
     result = evaluate_run(Path(fit.trainer.log_dir), repeats=2, adapt_steps=None)

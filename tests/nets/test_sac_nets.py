@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.distributions import Normal
 
-from mier_pl.nets.sac import LOG_STD_MAX, LOG_STD_MIN, TanhGaussianActor, TwinCritic
+from mier_pl.nets.sac_nets import LOG_STD_MAX, LOG_STD_MIN, TanhGaussianActor, TwinCritic
 
 F64 = torch.float64
 IN, ACT, B = 5, 3, 64
