@@ -122,8 +122,6 @@ def command_line(argv: Sequence[str]) -> str:
     first = Path(argv[0]) if argv else Path("mier_pl")
     if first.name == "__main__.py":
         head = f"python -m {first.parent.name}"
-    elif first.suffix == ".py" and first.parent.name == "mier_pl":
-        head = f"python -m mier_pl.{first.stem}"
     else:
         head = shlex.quote(str(first))
     return " ".join([head, *(shlex.quote(a) for a in argv[1:])])

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mier_pl import evaluate, render
+from mier_pl.analysis import evaluate
+from mier_pl.data import video
 from mier_pl.envs import family_class
 from mier_pl.envs.check import check_family
 from tests.conftest import CONF, HAVE_GL, ROOT
@@ -47,7 +48,7 @@ def test_the_example_fits_and_adapts_end_to_end(run_cli, tmp_path):
     assert task["task"] == 0 and len(task["mier"]) == 2  # debug: 2 relabeling epochs
     assert task["description"].startswith("velocity=1.")  # an OOD target in [1.5, 2]
     if HAVE_GL:  # its MIER-wR and MIER episodes, filmed
-        ext = "mp4" if render.mp4_available() else "gif"
+        ext = "mp4" if video.mp4_available() else "gif"
         videos = sorted(
             p.name for p in Path(tmp_path, cli.trainer.log_dir, "task_00").glob("mier*")
         )

@@ -86,8 +86,7 @@ def test_the_holders_command_is_written_as_typed():
     assert runlock.command_line([main, "fit", "--config", "a b.yaml"]) == (
         "python -m mier_pl fit --config 'a b.yaml'"
     )
-    reproduce = str(Path(runlock.__file__).with_name("analysis/reproduce.py"))
-    assert runlock.command_line([reproduce, "--seeds", "0"]) == (
+    assert runlock.command_line([main, "reproduce", "--seeds", "0"]) == (
         "python -m mier_pl reproduce --seeds 0"
     )
 

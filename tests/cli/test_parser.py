@@ -94,7 +94,7 @@ def test_a_value_of_the_wrong_type_names_the_key_value_and_fix():
     ],
 )
 def test_a_config_file_that_is_not_a_mapping_is_named_in_one_line(tmp_path, capsys, text, what):
-    from mier_pl.cli import main
+    from mier_pl.cli.main import main
 
     config = tmp_path / "overlay.yaml"
     config.write_text(text)
@@ -118,7 +118,7 @@ def test_a_config_file_that_is_not_a_mapping_is_named_in_one_line(tmp_path, caps
     ],
 )
 def test_the_cli_prints_only_the_one_line_without_the_usage(capsys, args, starts):
-    from mier_pl.cli import main
+    from mier_pl.cli.main import main
 
     with pytest.raises(SystemExit):
         main(["fit", "--config", str(CONF / "point_goal.yaml"), *args])
