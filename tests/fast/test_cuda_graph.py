@@ -1,8 +1,8 @@
 """The capture-safe training step of ``--model.init_args.cuda_graph true`` (fast/cuda_graph.py).
 
-No GPU here, so the step is rehearsed: ``MIERModule.rehearse_graph`` (tests only, not a CLI
-option) runs the very step a CUDA graph would capture, eagerly on the CPU, on its static
-buffers. What a capture needs and a CPU can show: no host sync, the same memory for every
+No GPU here, so the step is rehearsed: the ``rehearse`` fixture lets the CPU pass the device
+check and builds ``GraphedStep(capture=False)``, which runs the very step a CUDA graph would
+capture, eagerly on the CPU, on its static buffers. What a capture needs and a CPU can show: no host sync, the same memory for every
 input, output and state tensor in every step, optimiser states on the device, and the same
 numbers as the ordinary step. The capture and replay themselves run in ``make gpu-check``.
 """
@@ -15,6 +15,7 @@ import pytest
 import torch
 from pytorch_lightning.callbacks import Callback
 
+import mier_pl.modules.mier as mier_module
 from mier_pl.data.batch import MetaBatch, TransitionBatch
 from mier_pl.fast.cuda_graph import (
     GraphedStep,
@@ -23,7 +24,6 @@ from mier_pl.fast.cuda_graph import (
     states_to_param_devices_,
 )
 from mier_pl.functional import sac_losses
-from mier_pl.modules.mier import MIERModule
 from tests.conftest import fit_debug
 from tests.modules.sync_counter import SyncCounter, add_fit_callbacks, count_syncs_in_fit
 
@@ -46,7 +46,9 @@ def _fit(run_cli, *extra: str, graph: bool = True, steps: int = STEPS):
 
 @pytest.fixture
 def rehearse(monkeypatch):
-    monkeypatch.setattr(MIERModule, "rehearse_graph", True)
+    monkeypatch.setattr(mier_module, "graph_step_problem", lambda *args: None)
+    rehearsed = lambda step, **options: GraphedStep(step, **{**options, "capture": False})  # noqa: E731
+    monkeypatch.setattr(mier_module, "GraphedStep", rehearsed)
 
 
 def _state_tensors(module) -> dict[str, torch.Tensor]:
