@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from mier_pl.data.checkpoint_io import describe_previous
+from mier_pl.fast.step_logging import log_now
 from mier_pl.ranges import NonNegativeInt, PositiveInt, check_ranges
 
 C = TypeVar("C")
@@ -294,14 +295,13 @@ def log_step_metrics(module: pl.LightningModule, metrics: dict[str, Tensor]) -> 
 
     What ``module.log_dict(metrics)`` of a training step (``on_step``, no ``on_epoch``)
     amounts to, the same rows at the same step with the same ``epoch`` column and in
-    ``trainer.logged_metrics``, handed straight to Lightning's logger connector: ``self.log``
-    also files each value into its result collection, even on the steps whose values it then
-    drops (its cost: BENCHMARKS.md, "Measurements behind the code"). Not for the progress bar or for values to reduce over
+    ``trainer.logged_metrics``, without ``self.log``'s per-step cost
+    (:mod:`mier_pl.fast.step_logging`). Not for the progress bar or for values to reduce over
     an epoch or across ranks (``sync_dist``): those go through ``self.log``. Like it, only
     rank 0's loggers write.
     """
     if is_logging_step(module):
-        module.trainer._logger_connector.log_metrics(metrics)
+        log_now(module.trainer, metrics)
 
 
 def spread_indices(total: int, count: int | None) -> list[int]:

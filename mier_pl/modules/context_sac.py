@@ -83,7 +83,7 @@ class ContextSACModule(pl.LightningModule):
         self.target_entropy = -1.0 if cfg.target_entropy == "release" else -float(act_dim)
         self.automatic_optimization = False
 
-    def configure_optimizers(self, capturable: bool = False) -> list[torch.optim.Optimizer]:
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """``[critic, policy]`` Adam optimisers; ``policy`` holds the actor and α as two groups.
 
         The actor loss uses α detached and the α loss uses log π detached, so one backward of
@@ -91,14 +91,12 @@ class ContextSACModule(pl.LightningModule):
         elementwise: one optimiser step for both is the same maths as two, for one step's
         overhead. Fused Adam (one kernel per step instead of a loop over parameter tensors)
         is also the same maths (gains: BENCHMARKS.md, "Measurements behind the code").
-        ``capturable``: also safe to capture
-        in a CUDA graph (mier_pl/fast/cuda_graph.py); fused Adam keeps its step counts on the
-        device either way.
+        MIERModule's ``cuda_graph`` makes both capturable (:func:`mier_pl.fast.cuda_graph.capturable`).
         """
-        lr, cap = self.cfg.lr, capturable
-        critic = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True, capturable=cap)
+        lr = self.cfg.lr
+        critic = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
         groups = [{"params": list(self.actor.parameters())}, {"params": [self.log_alpha]}]
-        return [critic, torch.optim.Adam(groups, lr=lr, fused=True, capturable=cap)]
+        return [critic, torch.optim.Adam(groups, lr=lr, fused=True)]
 
     @torch.inference_mode()
     def act(self, obs: Tensor, context: Tensor, deterministic: bool = False) -> Tensor:

@@ -203,12 +203,8 @@ class MetaModelModule(MetaTrainingModule):
         )
 
     # -------------------------------------------------------------- wiring
-    def configure_optimizers(self, capturable: bool = False) -> torch.optim.Optimizer:
-        """Adam over the model (and a learned φ₀). ``capturable``: fused and capturable, so
-        its step counts live on the device and a CUDA graph can capture its step
-        (mier_pl/fast/cuda_graph.py); the same maths."""
-        if capturable:
-            return torch.optim.Adam(self.parameters(), lr=self.cfg.lr, fused=True, capturable=True)
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam over the model (and a learned φ₀)."""
         return torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
 
     # ------------------------------------------- standalone (model-only) fit

@@ -15,6 +15,7 @@ from mier_pl.data.rollout import Collector
 from mier_pl.fast.cuda_graph import (
     GraphedStep,
     GraphStepUnsupported,
+    capturable,
     graph_step_problem,
     states_to_param_devices_,
 )
@@ -137,11 +138,10 @@ class MIERModule(MetaTrainingModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """``[model, critic, policy]`` (``policy``: the actor and α, see ContextSACModule)."""
-        capturable = self.cuda_graph  # step counts on the device, graph-safe steps
-        return [
-            self.meta.configure_optimizers(capturable),
-            *self.sac.configure_optimizers(capturable),
-        ]
+        optimizers = [self.meta.configure_optimizers(), *self.sac.configure_optimizers()]
+        if self.cuda_graph:  # step counts on the device: graph-safe steps
+            optimizers = [capturable(optimizer) for optimizer in optimizers]
+        return optimizers
 
     def after_initial_exploration(self) -> None:
         """``dynamics.warmup_steps`` meta-updates of the model alone, on meta-batches of the

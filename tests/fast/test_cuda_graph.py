@@ -20,6 +20,7 @@ from mier_pl.data.batch import MetaBatch, TransitionBatch
 from mier_pl.fast.cuda_graph import (
     GraphedStep,
     batch_tensors,
+    capturable,
     graph_step_problem,
     states_to_param_devices_,
 )
@@ -304,3 +305,15 @@ def _one(rew: float) -> TransitionBatch:
     """A ``[1 task, 1]`` batch with reward ``rew``."""
     z = torch.zeros(1, 1, 2)
     return TransitionBatch(z, z[..., :1], torch.full((1, 1), rew), z, z[..., 0], z[..., 0])
+
+
+def test_capturable_keeps_the_groups_and_settings_and_makes_them_fused_and_capturable():
+    a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+    plain = torch.optim.Adam([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=1e-3, eps=1e-6)
+    graphed = capturable(plain)
+    assert type(graphed) is torch.optim.Adam and len(graphed.param_groups) == 2
+    for new, old in zip(graphed.param_groups, plain.param_groups):
+        assert new["params"] == old["params"] and new["fused"] and new["capturable"]
+        others = set(old) - {"params", "fused", "capturable"}
+        assert {k: new[k] for k in others} == {k: old[k] for k in others}
+    assert [g["lr"] for g in graphed.param_groups] == [1e-3, 0.5]
