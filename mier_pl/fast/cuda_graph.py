@@ -27,8 +27,9 @@ call (any device), with its outputs copied into fixed tensors: what the tests on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -73,6 +74,14 @@ def capturable(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
     flags = ("fused", "capturable")
     groups = [{k: v for k, v in g.items() if k not in flags} for g in optimizer.param_groups]
     return type(optimizer)(groups, **{**optimizer.defaults, "fused": True, "capturable": True})
+
+
+def count_optimizer_steps(optimizers: Sequence[Any]) -> None:
+    """Advance Lightning's step counters of ``optimizers`` (its ``LightningOptimizer``s) by one
+    step each, as their ``step()`` would have: a replayed graph runs no Python (private API)."""
+    for optimizer in optimizers:
+        optimizer._on_before_step()
+        optimizer._on_after_step()
 
 
 def states_to_param_devices_(optimizer: torch.optim.Optimizer) -> None:

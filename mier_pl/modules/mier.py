@@ -16,6 +16,7 @@ from mier_pl.fast.cuda_graph import (
     GraphedStep,
     GraphStepUnsupported,
     capturable,
+    count_optimizer_steps,
     graph_step_problem,
     states_to_param_devices_,
 )
@@ -227,7 +228,5 @@ class MIERModule(MetaTrainingModule):
             )
         metrics, replayed = self._graph(batch)
         if replayed:  # the replay ran no Python: count its three optimiser steps for Lightning
-            for optimizer in optimizers:
-                optimizer._on_before_step()
-                optimizer._on_after_step()
+            count_optimizer_steps(optimizers)
         return metrics
