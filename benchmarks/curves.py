@@ -55,7 +55,7 @@ def training_step(tasks: int, A: int, width: int, device) -> Callable[[], None]:
     def step() -> None:
         loss, _, adapted = meta.meta_update(batch, diagnostics=False)
         optimize(model_opt, loss)
-        sac.update(query, adapted.repeat_interleave(A, dim=0), sac_opts, optimize)
+        sac.update(query, adapted.repeat_interleave(A, dim=0), sac_opts)
 
     return step
 

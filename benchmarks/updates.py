@@ -17,7 +17,6 @@ from torch.func import functional_call, grad, vmap
 
 from benchmarks.common import (
     elapsed,
-    optimize,
     random_batch,
     rates,
     row,
@@ -134,7 +133,7 @@ def sac_update_step(
     opts = sac.configure_optimizers()
     batch = random_batch(1, n, obs, act, device).flatten()
     context = torch.randn(n, ctx, device=device)
-    return (lambda: sac.update(batch, context, opts, optimize)), batch, context
+    return (lambda: sac.update(batch, context, opts)), batch, context
 
 
 def bench_sac_update(
@@ -247,7 +246,7 @@ def bench_sac_peer(
     task = torch.zeros(1, dtype=torch.long, device=device)
 
     def ours() -> None:  # sampling included, as SB3's train() samples its buffer
-        sac.update(replay.sample(task, n).flatten(), empty_ctx, opts, optimize)
+        sac.update(replay.sample(task, n).flatten(), empty_ctx, opts)
 
     def peer_steps() -> None:
         peer.train(gradient_steps=10, batch_size=n)
@@ -331,7 +330,7 @@ def bench_pearl_update(
     sac_batch = random_batch(tasks, n, obs, act, device)
 
     def ours() -> None:
-        module.update(ctx_batch, sac_batch, opts, optimize)
+        module.update(ctx_batch, sac_batch, opts)
 
     def mlp(i, sizes, o):
         layers, d = [], i

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytorch_lightning as pl
-from pytorch_lightning.callbacks import ModelCheckpoint
+
+from mier_pl.fast.checkpoint_key import CachedStateKey
 
 
-class LastCheckpoint(ModelCheckpoint):
-    """``ModelCheckpoint`` that always refreshes ``last.ckpt`` every ``every_n_epochs`` epochs.
+class LastCheckpoint(CachedStateKey):
+    """``ModelCheckpoint`` that always refreshes ``last.ckpt`` every ``every_n_epochs`` epochs
+    (its cached ``state_key``: :mod:`mier_pl.fast.checkpoint_key`).
 
     Lightning 2.6 writes ``last.ckpt`` only alongside a top-k save, so with the default
     ``save_top_k=0`` (no best-k copies) it would be written only when training ends and a
@@ -28,20 +30,3 @@ class LastCheckpoint(ModelCheckpoint):
             and not self._should_skip_saving_checkpoint(trainer)
         ):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
-
-    @property
-    def state_key(self) -> str:
-        """Lightning's key, kept while the settings it is made of stay the same: Lightning
-        reads it at every hook call it dispatches (a ``repr`` of five settings each time)."""
-        settings = (
-            self.monitor,
-            self.mode,
-            self._every_n_train_steps,
-            self._every_n_epochs,
-            self._train_time_interval,
-        )
-        cached = self.__dict__.get("_state_key_cache")
-        if cached is None or cached[0] != settings:
-            cached = (settings, super().state_key)
-            self.__dict__["_state_key_cache"] = cached
-        return cached[1]

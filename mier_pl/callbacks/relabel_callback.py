@@ -6,8 +6,9 @@ the synthetic FIFO buffer, the identification report, the returns so far and the
 
 Schedule, per test task:
 
-- fit start: collect A real transitions with φ₀, identify φ_T̂ (N context steps, M model
-  steps), then evaluate: that return is MIER-wR (no relabeling, docs/algorithm.md §6 step 6);
+- fit start: ``AdaptModule.identify_task`` (A real transitions with φ₀; φ_T̂ from N context
+  steps, M model steps), then evaluate: that return is MIER-wR (no relabeling,
+  docs/algorithm.md §6 step 6);
 - loop step ``k`` of an epoch with ``k % refresh_every == 0``: a new synthetic batch;
 - epoch end: evaluate (the MIER return after that relabeling epoch, and the evaluation
   "before" the next one).
@@ -25,7 +26,6 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from mier_pl.data.batch import TransitionBatch
 from mier_pl.data.relabel_replay import AdaptConfig, RelabelReplay
 from mier_pl.data.rng import device_rng_state, restore_device_rng_state
 
@@ -85,12 +85,7 @@ class RelabelCallback(Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.identified:  # resumed: φ_T̂ and the weights came back with the module's state
             return
-        real = pl_module.collect_real()
-        if self.settings.posterior_steps:  # φ_T̂ of the A steps acts; then identify on all
-            pl_module.identify_context(real)
-            more = pl_module.collect_posterior()
-            real = TransitionBatch.cat([real.to(more.obs.device), more])
-        report = pl_module.identify(real)
+        real, report = pl_module.identify_task()  # Algorithm 2, steps 1-3
         self.replay.set_real(real)
         self.replay.use_synthetic = self.gate_open(report.val_loss)
         self.report = report.as_plain()

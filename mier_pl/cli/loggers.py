@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from typing import Any
 
+# Private API, not a speed path: Lightning's CSV writer, subclassed to append on resume.
 from lightning_fabric.loggers.csv_logs import _ExperimentWriter
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.loggers import WandbLogger as _LightningWandbLogger

@@ -459,7 +459,7 @@ def _devices_used(trainer) -> int:
     if not isinstance(accelerator, str):
         return 1
     if accelerator == "auto":
-        accelerator = _select_auto_accelerator()
+        accelerator = _select_auto_accelerator()  # private API (no public one); not a speed path
     elif accelerator == "gpu":  # Lightning's choice for "gpu"
         accelerator = "mps" if MPSAccelerator.is_available() else "cuda"
     if accelerator not in AcceleratorRegistry:

@@ -106,9 +106,6 @@ class ReplayDataModule(pl.LightningDataModule):
         meta_batch_size: train tasks per meta-batch (10).
         batch_size: transitions per task for the support and for the query batch (A).
         steps_per_epoch: training steps per epoch (1000).
-        split_meta_batch: under DDP, give each of N ranks ``meta_batch_size / N`` tasks, so
-            the total meta-batch (and the SAC batch) equals the single-device run's. Off: each
-            rank draws the full meta-batch and the effective batch grows N-fold.
         support: how each task's support batch is drawn from its pre-adapt buffer. "iid"
             (release): ``batch_size`` transitions uniformly from all of it. "episodes" (ours,
             an option): ``batch_size`` consecutive ones from an episode start, the kind of
@@ -131,7 +128,6 @@ class ReplayDataModule(pl.LightningDataModule):
         meta_batch_size: PositiveInt = 10,
         batch_size: PositiveInt = 200,
         steps_per_epoch: PositiveInt = 1000,
-        split_meta_batch: bool = False,
         support: Literal["iid", "episodes"] = "iid",
         horizon: PositiveInt | None = None,
         sac_context_steps: NonNegativeInt = 0,
@@ -143,7 +139,6 @@ class ReplayDataModule(pl.LightningDataModule):
         self.family, self.family_seed, self.capacity = str(family), family_seed, plain(capacity)
         self.meta_batch_size, self.batch_size = plain(meta_batch_size), plain(batch_size)
         self.steps_per_epoch = plain(steps_per_epoch)
-        self.split_meta_batch = split_meta_batch
         self.rank, self.world_size = 0, 1
         probe = make_env(family, family_seed)  # raises with the valid names if unknown
         self.obs_dim: int = probe.observation_space.shape[0]
@@ -198,18 +193,10 @@ class ReplayDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> MetaBatchLoader:
         assert self.buffer is not None, "ReplayDataModule.setup() has not run"
-        tasks = self.meta_batch_size
-        if self.split_meta_batch and self.world_size > 1:
-            if tasks % self.world_size:
-                raise ValueError(
-                    f"split_meta_batch: meta_batch_size {tasks} is not divisible by the "
-                    f"{self.world_size} ranks; pick a multiple of the world size"
-                )
-            tasks //= self.world_size
         window = self.horizon if self.support == "episodes" else 0
         return MetaBatchLoader(
             self.buffer,
-            tasks,
+            self.meta_batch_size,
             self.batch_size,
             self.steps_per_epoch,
             window,

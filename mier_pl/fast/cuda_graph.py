@@ -13,7 +13,7 @@ What the captured step must be, and where each piece makes it so:
 - no host sync and no Python branch on a tensor value (``MIERModule.update``: the
   pre-adaptation diagnostics are computed in every step, not only on logging steps);
 - its state updated in place: parameters, capturable Adam states (step counts on the device,
-  ``configure_optimizers(capturable=True)``), target critics (``soft_update``) and
+  :func:`capturable`), target critics (``soft_update``) and
   :class:`~mier_pl.modules.common.FiniteGuard` (``record_values`` inside, ``label`` outside);
 - fixed input and output memory: the static batch here, the captured outputs;
 - Python side effects (Lightning's optimiser-step counters, hooks) happen only when the
@@ -27,8 +27,9 @@ call (any device), with its outputs copied into fixed tensors: what the tests on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -65,6 +66,22 @@ def graph_step_problem(device_type: str, precision: str, world_size: int) -> str
             f"--trainer.devices 1, {off}"
         )
     return None
+
+
+def capturable(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """The same optimiser (kind, parameter groups, settings), fused and capturable: its step
+    counts live on the device, so a CUDA graph can capture its step; the same maths."""
+    flags = ("fused", "capturable")
+    groups = [{k: v for k, v in g.items() if k not in flags} for g in optimizer.param_groups]
+    return type(optimizer)(groups, **{**optimizer.defaults, "fused": True, "capturable": True})
+
+
+def count_optimizer_steps(optimizers: Sequence[Any]) -> None:
+    """Advance Lightning's step counters of ``optimizers`` (its ``LightningOptimizer``s) by one
+    step each, as their ``step()`` would have: a replayed graph runs no Python (private API)."""
+    for optimizer in optimizers:
+        optimizer._on_before_step()
+        optimizer._on_after_step()
 
 
 def states_to_param_devices_(optimizer: torch.optim.Optimizer) -> None:

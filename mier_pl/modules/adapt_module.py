@@ -1,8 +1,10 @@
 """``AdaptModule``: Algorithm 2 (experience relabeling, docs/algorithm.md §6) on one test task.
 
-It holds a copy of a meta-trained :class:`~mier_pl.modules.mier.MIERModule` and offers the
-algorithm's steps as methods; :class:`~mier_pl.callbacks.relabel_callback.RelabelCallback` decides when
-each runs and keeps the replay. One ``training_step`` is one loop step of docs/algorithm.md §6 step 4.
+It holds a copy of a meta-trained :class:`~mier_pl.modules.mier.MIERModule`. Algorithm 2 reads
+top to bottom in :meth:`AdaptModule.identify_task` (steps 1-3, once) and
+:meth:`AdaptModule.training_step` (steps 4-5, each loop step);
+:class:`~mier_pl.callbacks.relabel_callback.RelabelCallback` schedules them (when to identify,
+relabel and evaluate) and keeps the replay and the returns.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from mier_pl.fast.hook_dispatch import PlainHookName
 from mier_pl.functional import pearl_posterior as P
 from mier_pl.functional.adaptation import AdaptationReport, context_lrs, identify
 from mier_pl.functional.relabeling import TerminationFn, reward_relabel, rollout_relabel
-from mier_pl.modules.common import FiniteGuard, log_step_metrics, manual_step
-from mier_pl.modules.context_sac import upgrade_optimizer_states
+from mier_pl.modules.common import FiniteGuard, log_step_metrics
 from mier_pl.modules.mier import MIERModule
+from mier_pl.modules.pearl import PEARLModule
 from mier_pl.nets.model import ContextModel
 
 
@@ -35,7 +37,8 @@ class AdaptModule(PlainHookName, pl.LightningModule):
     """Test-time adaptation of a meta-trained MIER on one test task; manual optimisation.
 
     Args:
-        mier: the meta-trained module (this module trains it in place: pass a copy).
+        mier: the meta-trained module (this module trains it in place: pass a copy); a
+            :class:`PEARLModule` only through :class:`PEARLRelabelModule`.
         collector: envs of the family (real data and evaluation episodes).
         source: the train tasks' replay from meta-training (what gets relabeled).
         termination_fn: the family's batched termination rule (rollout relabeling).
@@ -47,9 +50,11 @@ class AdaptModule(PlainHookName, pl.LightningModule):
         video_title: their caption's first words, e.g. ``"cheetah-vel test task 3"``.
     """
 
+    mier: MIERModule
+
     def __init__(
         self,
-        mier: MIERModule,
+        mier: MIERModule | PEARLModule,
         collector: Collector,
         source: MultiTaskReplay,
         termination_fn: TerminationFn,
@@ -66,21 +71,32 @@ class AdaptModule(PlainHookName, pl.LightningModule):
         self.task, self.settings = task, settings
         self.relabel_kind = settings.relabel_kind(reward_only)
         # φ_T̂; a buffer so an interrupted adaptation gets it back with the weights.
-        self.register_buffer("context", self.initial_context(mier))
+        self.register_buffer("context", self.initial_context())
         self.replay: RelabelReplay | None = None  # attached by RelabelCallback.setup
         self.finite_guard = FiniteGuard()
         self.last_success: float | None = None  # of the last evaluate(), when reported
         self.automatic_optimization = False
 
-    def initial_context(self, mier: Any) -> Tensor:
+    def initial_context(self) -> Tensor:
         """The context SAC acts with before identification ``[1, dim]``: φ₀."""
-        return mier.meta.prior.detach().clone().reshape(1, -1)
+        return self.mier.meta.prior.detach().clone().reshape(1, -1)
 
     @property
-    def model(self):
+    def model(self) -> ContextModel:
         return self.mier.meta.model
 
-    # ------------------------------------------------- Algorithm 2's steps
+    # ------------------------------------------------- Algorithm 2 in order
+    def identify_task(self) -> tuple[TransitionBatch, AdaptationReport]:
+        """Steps 1-3 of Algorithm 2 (docs/algorithm.md §6), once per test task: the real
+        transitions ``[n]`` and the identification's report; φ_T̂ is then in :attr:`context`.
+        Step 4's loop is :meth:`training_step`, step 5 :meth:`synthetic_batch`."""
+        real = self.collect_real()  # 1. A real transitions with φ₀
+        if self.settings.posterior_steps:  # (ours) φ_T̂ of the A steps acts; identify on all
+            self.identify_context(real)
+            more = self.collect_posterior()
+            real = TransitionBatch.cat([real.to(more.obs.device), more])
+        return real, self.identify(real)  # 2-3. N context steps, then M model steps
+
     def collect_real(self) -> TransitionBatch:
         """Step 1: A transitions in the test task with φ₀ and the stochastic policy ``[A]``."""
         prior = self.mier.meta.prior.detach().reshape(1, -1)
@@ -212,23 +228,18 @@ class AdaptModule(PlainHookName, pl.LightningModule):
         # refreshed the synthetic data for it (a prefetched batch would predate the refresh).
         return range(self.settings.loop_steps)
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        if "optimizer_states" in checkpoint:  # an interrupted adaptation: [critic, ...]
-            upgrade_optimizer_states(checkpoint["optimizer_states"], first=0)
-
-    def _optimize(self, optimizer: Any, loss: Tensor) -> None:
-        manual_step(self, optimizer, loss)
-
     def training_step(self, step: int, batch_idx: int) -> None:
-        """One loop step: ``sac_updates_per_step`` SAC updates, each on its own batch of
-        12 real + 244 synthetic transitions, all labelled with φ_T̂."""
+        """Step 4 of Algorithm 2, one loop step: ``sac_updates_per_step`` SAC updates, each on
+        its own batch of 12 real + 244 synthetic transitions, all labelled with φ_T̂. Step 5
+        (a new synthetic batch, :meth:`synthetic_batch`) runs just before, on the loop steps
+        RelabelCallback schedules."""
         s = self.settings
         assert self.replay is not None, "AdaptModule needs RelabelCallback (it attaches the replay)"
         batches = self.replay.sample(s.sac_updates_per_step, s.batch_size, s.real_count)
         context = self.context.expand(s.batch_size, -1)
         optimizers = self.optimizers()
         for k in range(s.sac_updates_per_step):
-            metrics = self.mier.sac.update(batches[k], context, optimizers, self._optimize)
+            metrics = self.mier.sac.update(batches[k], context, optimizers)
         self.finite_guard.record(
             {f"sac/{k}": metrics[k] for k in ("critic_loss", "actor_loss", "alpha_loss")},
             f"relabeling epoch {self.current_epoch}, loop step {batch_idx}",
@@ -259,9 +270,11 @@ class PEARLRelabelModule(AdaptModule):
         The others: as :class:`AdaptModule`.
     """
 
+    mier: PEARLModule
+
     def __init__(
         self,
-        pearl: Any,
+        pearl: PEARLModule,
         collector: Collector,
         source: MultiTaskReplay,
         termination_fn: TerminationFn,
@@ -286,9 +299,9 @@ class PEARLRelabelModule(AdaptModule):
         )
         self.register_buffer("model_context", torch.zeros(1, 1))
 
-    def initial_context(self, mier: Any) -> Tensor:
+    def initial_context(self) -> Tensor:
         """z, held at the prior mean until the exploration episodes are in."""
-        return torch.zeros(1, mier.pearl_cfg.latent_dim)
+        return torch.zeros(1, self.mier.pearl_cfg.latent_dim)
 
     @property
     def model(self) -> ContextModel:

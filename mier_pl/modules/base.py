@@ -24,7 +24,6 @@ from mier_pl.data.algorithm import (
     collect_epoch,
     evaluate,
     explore,
-    identify_tasks,
     random_policy,
 )
 from mier_pl.data.buffer import MultiTaskReplay
@@ -34,22 +33,18 @@ from mier_pl.data.rollout import Collector
 from mier_pl.data.video import EpisodeRecorder, log_videos
 from mier_pl.envs.meta_env import describe_task
 from mier_pl.fast.hook_dispatch import PlainHookName
-from mier_pl.functional.probe import Identification, prediction_errors
+from mier_pl.functional.probe import Identification
 from mier_pl.modules.common import CollectConfig, EvalConfig, clip_pending_gradients, spread_indices
 from mier_pl.modules.diagnostics import identification_metrics
 
 
 class MetaTrainingModule(PlainHookName, pl.LightningModule):
     """Base of the ``fit`` targets; subclasses set ``collect_cfg``, ``eval_cfg`` and implement
-    :meth:`policy` and :attr:`meta_model`."""
+    :meth:`policy`, :attr:`prior_context`, :meth:`acting_context` and :meth:`identify_tasks`."""
 
     collect_cfg: CollectConfig
     eval_cfg: EvalConfig
     test_return_key: str = "eval/test_return_mier_wr"
-
-    @property
-    def meta_model(self):  # -> MetaModelModule (not imported: it subclasses this base)
-        raise NotImplementedError
 
     def policy(self) -> Policy:
         raise NotImplementedError
@@ -66,7 +61,7 @@ class MetaTrainingModule(PlainHookName, pl.LightningModule):
     @property
     def prior_context(self) -> Tensor:
         """The context the policy acts with before adaptation, φ₀ ``[1, dim]``."""
-        return self.meta_model.prior.detach()
+        raise NotImplementedError
 
     def adaptation_policy(self, policy: Policy | None = None) -> Policy:
         """What acts while adaptation data is gathered (``collect.adaptation_policy``):
@@ -77,8 +72,7 @@ class MetaTrainingModule(PlainHookName, pl.LightningModule):
 
     def acting_context(self, tasks: Sequence[Any], collector: Collector) -> Adapt:
         """How the context the policy acts with in ``tasks`` is found from adaptation data."""
-        del tasks, collector
-        return self.meta_model.adapt
+        raise NotImplementedError
 
     def evaluate_tasks(
         self,
@@ -108,25 +102,10 @@ class MetaTrainingModule(PlainHookName, pl.LightningModule):
         self, collector: Collector, tasks: Sequence[Any], adapt_steps: int
     ) -> Identification:
         """The identification diagnostics' view of ``tasks`` (:mod:`mier_pl.modules.diagnostics`):
-        φ_T from A = ``adapt_steps`` steps of adaptation data as :meth:`evaluate_tasks` finds it
-        (no episode), and the adapted model's errors on V = ⌈A/4⌉ steps that follow in the same
-        rollout, held out from the adaptation, at φ_T and at φ₀."""
-        meta = self.meta_model
-        found = identify_tasks(
-            collector,
-            tasks,
-            self.adaptation_policy(),
-            self.prior_context,
-            meta.adapt,
-            adapt_steps,
-            held_out_steps=-(-adapt_steps // 4),
-        )
-        prior = meta.prior.detach().expand(len(tasks), -1)
-        return Identification(
-            found.context,
-            prediction_errors(meta.model, found.held_out, found.context),
-            prediction_errors(meta.model, found.held_out, prior),
-        )
+        the context found from A = ``adapt_steps`` steps of adaptation data as
+        :meth:`evaluate_tasks` finds it (no episode), with the model's errors where there is
+        a model (:meth:`~mier_pl.modules.meta_model.MetaModelModule.identification`)."""
+        raise NotImplementedError
 
     def collection_replay(self, initial: bool) -> MultiTaskReplay:
         """Where collection writes: the initial exploration (``initial``) and each epoch's."""

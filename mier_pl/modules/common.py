@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from mier_pl.data.checkpoint_io import describe_previous
+from mier_pl.fast.step_logging import log_now
 from mier_pl.ranges import NonNegativeInt, PositiveInt, check_ranges
 
 C = TypeVar("C")
@@ -104,41 +105,54 @@ class EvalConfig:
 
 
 def manual_step(
-    owner: pl.LightningModule,
-    optimizer: Any,
+    module: pl.LightningModule,
+    optimizer: torch.optim.Optimizer,
     loss: Tensor,
     grad_clip: float | None = None,
 ) -> None:
-    """One optimiser step through ``owner``'s Lightning hooks (so precision and DDP apply):
-    zero the gradients, ``manual_backward``, step; with ``grad_clip``, clip the global norm
-    in between.
+    """One optimiser step on ``loss``: zero the gradients, backward, step; with ``grad_clip``,
+    clip the global norm in between. The one way every module here steps an optimiser.
 
-    The clip runs in ``owner.on_before_optimizer_step`` (:func:`clip_pending_gradients`),
-    which Lightning's precision plugin calls inside ``optimizer.step()`` after unscaling the
-    gradients. Clipping before ``optimizer.step()`` clips the loss-scaled gradients under
-    ``16-mixed``: a true norm of 5.9 was seen as 9.7e4 at scale 16 384 and cut to 6e-4
-    (docs/scaling.md).
+    ``module`` is the LightningModule taking the step: the module the Trainer runs or a
+    child of it (Lightning gives child LightningModules their parent's
+    Trainer), so ``manual_backward`` and ``optimizer.step()`` go through the Trainer's
+    strategy and precision plugin (mixed precision, DDP). Outside a Trainer (plain PyTorch:
+    unit tests, benchmarks) it is the same step with ``loss.backward()``.
+
+    Under a Trainer the clip runs in the running module's ``on_before_optimizer_step``
+    (:func:`clip_pending_gradients`), which Lightning's precision plugin calls inside
+    ``optimizer.step()`` after unscaling the gradients. Clipping before ``optimizer.step()``
+    clips the loss-scaled gradients under ``16-mixed``: a true norm of 5.9 was seen as 9.7e4
+    at scale 16 384 and cut to 6e-4 (docs/scaling.md).
     """
     optimizer.zero_grad(set_to_none=True)
-    owner.manual_backward(loss)
-    owner._pending_grad_clip = grad_clip
+    if module._trainer is None:
+        loss.backward()
+        if grad_clip is not None:
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        return
+    module.manual_backward(loss)
+    runner = module.trainer.lightning_module  # whose on_before_optimizer_step Lightning calls
+    runner._pending_grad_clip = grad_clip
     optimizer.step()
-    if owner._pending_grad_clip is not None:  # the hook never ran: the clip would be lost
+    if runner._pending_grad_clip is not None:  # the hook never ran: the clip would be lost
         raise RuntimeError(
-            f"{type(owner).__name__}.on_before_optimizer_step must call clip_pending_gradients"
+            f"{type(runner).__name__}.on_before_optimizer_step must call clip_pending_gradients"
         )
 
 
-def clip_pending_gradients(owner: pl.LightningModule, optimizer: Any) -> None:
+def clip_pending_gradients(module: pl.LightningModule, optimizer: Any) -> None:
     """Body of ``on_before_optimizer_step``: the clip :func:`manual_step` asked for, if any.
 
     Lightning calls the hook after the precision plugin unscaled the gradients (before the
     optimiser's step, which a GradScaler skips on non-finite gradients), so the clip sees the
     true norm under every precision.
     """
-    clip, owner._pending_grad_clip = getattr(owner, "_pending_grad_clip", None), None
+    clip, module._pending_grad_clip = getattr(module, "_pending_grad_clip", None), None
     if clip is not None:
-        owner.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+        module.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
 
 
 def check_finite(losses: dict[str, Tensor], where: str, hint: str, saved: str = "") -> None:
@@ -281,14 +295,13 @@ def log_step_metrics(module: pl.LightningModule, metrics: dict[str, Tensor]) -> 
 
     What ``module.log_dict(metrics)`` of a training step (``on_step``, no ``on_epoch``)
     amounts to, the same rows at the same step with the same ``epoch`` column and in
-    ``trainer.logged_metrics``, handed straight to Lightning's logger connector: ``self.log``
-    also files each value into its result collection, even on the steps whose values it then
-    drops (its cost: BENCHMARKS.md, "Measurements behind the code"). Not for the progress bar or for values to reduce over
+    ``trainer.logged_metrics``, without ``self.log``'s per-step cost
+    (:mod:`mier_pl.fast.step_logging`). Not for the progress bar or for values to reduce over
     an epoch or across ranks (``sync_dist``): those go through ``self.log``. Like it, only
     rank 0's loggers write.
     """
     if is_logging_step(module):
-        module.trainer._logger_connector.log_metrics(metrics)
+        log_now(module.trainer, metrics)
 
 
 def spread_indices(total: int, count: int | None) -> list[int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,7 +15,7 @@ from mier_pl.data.algorithm import Policy
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.fast.acting import ActingSnapshot
 from mier_pl.functional import sac_losses as F
-from mier_pl.modules.common import as_config
+from mier_pl.modules.common import as_config, manual_step
 from mier_pl.nets.sac_nets import TanhGaussianActor, TwinCritic
 from mier_pl.ranges import (
     ClosedUnitInterval,
@@ -24,8 +24,6 @@ from mier_pl.ranges import (
     UnitIntervalOpenLeft,
     check_ranges,
 )
-
-Optimize = Callable[[torch.optim.Optimizer, Tensor], None]
 
 
 @dataclass
@@ -59,22 +57,6 @@ class SACConfig:
         check_ranges(self, "model.init_args.sac")
 
 
-def upgrade_optimizer_states(states: list[dict], first: int) -> None:
-    """Checkpoints written before the actor and α shared one Adam (commit b103403) hold separate
-    actor and α optimiser states at ``first + 1`` and ``first + 2``, where ``first`` is the
-    index of the critic's; merge them in place into the policy optimiser's two groups, so such
-    runs resume with their Adam moments and step counts instead of failing."""
-    if len(states) != first + 3:
-        return
-    actor, alpha = states[first + 1], states[first + 2]
-    n = sum(len(group["params"]) for group in actor["param_groups"])
-    state = dict(actor["state"])
-    state.update({n + int(k): v for k, v in alpha["state"].items()})
-    groups = [dict(group) for group in actor["param_groups"]]
-    groups += [{**g, "params": [n + p for p in g["params"]]} for g in alpha["param_groups"]]
-    states[first + 1 :] = [{"state": state, "param_groups": groups}]
-
-
 class ContextSACModule(pl.LightningModule):
     """Tanh-Gaussian actor and fused twin critics over (s, φ), with learned α.
 
@@ -101,7 +83,7 @@ class ContextSACModule(pl.LightningModule):
         self.target_entropy = -1.0 if cfg.target_entropy == "release" else -float(act_dim)
         self.automatic_optimization = False
 
-    def configure_optimizers(self, capturable: bool = False) -> list[torch.optim.Optimizer]:
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """``[critic, policy]`` Adam optimisers; ``policy`` holds the actor and α as two groups.
 
         The actor loss uses α detached and the α loss uses log π detached, so one backward of
@@ -109,14 +91,12 @@ class ContextSACModule(pl.LightningModule):
         elementwise: one optimiser step for both is the same maths as two, for one step's
         overhead. Fused Adam (one kernel per step instead of a loop over parameter tensors)
         is also the same maths (gains: BENCHMARKS.md, "Measurements behind the code").
-        ``capturable``: also safe to capture
-        in a CUDA graph (mier_pl/fast/cuda_graph.py); fused Adam keeps its step counts on the
-        device either way.
+        MIERModule's ``cuda_graph`` makes both capturable (:func:`mier_pl.fast.cuda_graph.capturable`).
         """
-        lr, cap = self.cfg.lr, capturable
-        critic = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True, capturable=cap)
+        lr = self.cfg.lr
+        critic = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
         groups = [{"params": list(self.actor.parameters())}, {"params": [self.log_alpha]}]
-        return [critic, torch.optim.Adam(groups, lr=lr, fused=True, capturable=cap)]
+        return [critic, torch.optim.Adam(groups, lr=lr, fused=True)]
 
     @torch.inference_mode()
     def act(self, obs: Tensor, context: Tensor, deterministic: bool = False) -> Tensor:
@@ -143,18 +123,17 @@ class ContextSACModule(pl.LightningModule):
         self,
         batch: TransitionBatch,
         context: Tensor,
-        optimizers: list[torch.optim.Optimizer],
-        optimize: Optimize,
+        optimizers: Sequence[torch.optim.Optimizer],
         critic_objective: Callable[[Tensor], Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """One SAC update on ``batch`` ``[B]`` with per-sample contexts ``[B, context_dim]``.
 
         Critic, then actor and α (against the just-updated critic), then the targets.
-        ``optimize(opt, loss)`` steps one optimiser (the owning module's manual-optimisation
-        wiring, so precision plugins and DDP apply). ``critic_objective(critic loss)``: what
-        the critic optimiser steps instead of the critic loss (PEARL adds its encoder's KL).
-        The actor and α see the context detached: a context that carries gradients (PEARL's
-        z) is trained by the critic's objective only.
+        ``optimizers``: ``[critic, policy]`` as :meth:`configure_optimizers` makes them (the
+        running module's, from ``self.optimizers()``), each stepped by :func:`manual_step`.
+        ``critic_objective(critic loss)``: what the critic optimiser steps instead of the critic
+        loss (PEARL adds its encoder's KL). The actor and α see the context detached: a context
+        that carries gradients (PEARL's z) is trained by the critic's objective only.
         """
         critic_opt, policy_opt = optimizers
         cfg = self.cfg
@@ -168,12 +147,13 @@ class ContextSACModule(pl.LightningModule):
             cfg.gamma,
             cfg.reward_scale,
         )
-        optimize(critic_opt, c_loss if critic_objective is None else critic_objective(c_loss))
+        objective = c_loss if critic_objective is None else critic_objective(c_loss)
+        manual_step(self, critic_opt, objective)
         a_loss, log_prob, a_metrics = F.actor_loss(
             self.critic, self.actor, self.log_alpha, batch, context.detach()
         )
         al_loss = F.alpha_loss(self.log_alpha, log_prob, self.target_entropy)
-        optimize(policy_opt, a_loss + al_loss)
+        manual_step(self, policy_opt, a_loss + al_loss)
         F.soft_update(self.target_critic, self.critic, cfg.tau)
         metrics.update(a_metrics)
         metrics["alpha_loss"] = al_loss.detach()

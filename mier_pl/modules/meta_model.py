@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 
-from mier_pl.data.algorithm import Policy, random_policy
+from mier_pl.data.algorithm import Adapt, Policy, identify_tasks, random_policy
 from mier_pl.data.batch import MetaBatch, TransitionBatch
+from mier_pl.data.rollout import Collector
 from mier_pl.functional.inner_loop import adapt_context
+from mier_pl.functional.probe import Identification, prediction_errors
 from mier_pl.modules.base import MetaTrainingModule
 from mier_pl.modules.common import (
     CollectConfig,
@@ -77,8 +79,8 @@ class DynamicsConfig:
 class MetaModelModule(MetaTrainingModule):
     """The context model, its Adam optimiser and the inner-loop settings.
 
-    Inside MIER it is a child of :class:`~mier_pl.modules.mier.MIERModule`, which calls
-    :meth:`meta_update` and steps the optimiser. On its own (``--model
+    Inside MIER it is a child of :class:`~mier_pl.modules.mier.MIERModule`, whose training step
+    calls :meth:`meta_update` and steps this module's optimiser. On its own (``--model
     mier_pl.modules.MetaModelModule``) it meta-trains on data from a uniform random policy, so
     the model can be studied without SAC.
 
@@ -172,27 +174,58 @@ class MetaModelModule(MetaTrainingModule):
             metrics["model/adaptation_gain"] = pre.total().mean() - loss.detach()
         return loss, metrics, adapted
 
+    def identification(
+        self,
+        collector: Collector,
+        tasks: Sequence[Any],
+        adapt_steps: int,
+        policy: Policy,
+        prior_context: Tensor,
+    ) -> Identification:
+        """The identification diagnostics' view of ``tasks`` (:mod:`mier_pl.modules.diagnostics`):
+        φ_T from A = ``adapt_steps`` steps of adaptation data gathered by ``policy`` acting
+        with ``prior_context`` (no episode), and this model's errors on V = ⌈A/4⌉ steps that
+        follow in the same rollout, held out from the adaptation, at φ_T and at φ₀."""
+        found = identify_tasks(
+            collector,
+            tasks,
+            policy,
+            prior_context,
+            self.adapt,
+            adapt_steps,
+            held_out_steps=-(-adapt_steps // 4),
+        )
+        prior = self.prior.detach().expand(len(tasks), -1)
+        return Identification(
+            found.context,
+            prediction_errors(self.model, found.held_out, found.context),
+            prediction_errors(self.model, found.held_out, prior),
+        )
+
     # -------------------------------------------------------------- wiring
-    def configure_optimizers(self, capturable: bool = False) -> torch.optim.Optimizer:
-        """Adam over the model (and a learned φ₀). ``capturable``: fused and capturable, so
-        its step counts live on the device and a CUDA graph can capture its step
-        (mier_pl/fast/cuda_graph.py); the same maths."""
-        if capturable:
-            return torch.optim.Adam(self.parameters(), lr=self.cfg.lr, fused=True, capturable=True)
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam over the model (and a learned φ₀)."""
         return torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
 
-    def optimize(self, owner: pl.LightningModule, optimizer, loss: Tensor) -> None:
-        """One outer step (Adam, global norm clip) through ``owner``'s Lightning hooks."""
-        manual_step(owner, optimizer, loss, self.cfg.grad_clip)
-
     # ------------------------------------------- standalone (model-only) fit
-    @property
-    def meta_model(self) -> MetaModelModule:
-        return self
-
     def policy(self) -> Policy:
         """Model-only runs collect with a uniform random policy."""
         return random_policy(self.act_dim)
+
+    @property
+    def prior_context(self) -> Tensor:
+        return self.prior.detach()
+
+    def acting_context(self, tasks: Sequence[Any], collector: Collector) -> Adapt:
+        del tasks, collector
+        return self.adapt
+
+    def identify_tasks(
+        self, collector: Collector, tasks: Sequence[Any], adapt_steps: int
+    ) -> Identification:
+        return self.identification(
+            collector, tasks, adapt_steps, self.adaptation_policy(), self.prior_context
+        )
 
     def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
         loss, metrics, _ = self.meta_update(batch, diagnostics=is_logging_step(self))
@@ -202,5 +235,5 @@ class MetaModelModule(MetaTrainingModule):
             "Check the replay data, or lower --model.dynamics.lr / --model.dynamics.inner_lr.",
         )
         self.finite_guard.check_if_due(self, batch_idx)
-        self.optimize(self, self.optimizers(), loss)
+        manual_step(self, self.optimizers(), loss, self.cfg.grad_clip)
         log_step_metrics(self, metrics)  # not on the progress bar: it would sync every step

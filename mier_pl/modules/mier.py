@@ -15,9 +15,12 @@ from mier_pl.data.rollout import Collector
 from mier_pl.fast.cuda_graph import (
     GraphedStep,
     GraphStepUnsupported,
+    capturable,
+    count_optimizer_steps,
     graph_step_problem,
     states_to_param_devices_,
 )
+from mier_pl.functional.probe import Identification
 from mier_pl.modules.base import MetaTrainingModule
 from mier_pl.modules.common import (
     CollectConfig,
@@ -28,7 +31,7 @@ from mier_pl.modules.common import (
     log_step_metrics,
     manual_step,
 )
-from mier_pl.modules.context_sac import ContextSACModule, SACConfig, upgrade_optimizer_states
+from mier_pl.modules.context_sac import ContextSACModule, SACConfig
 from mier_pl.modules.meta_model import DynamicsConfig, MetaModelModule
 
 MODEL_HINT = "Lower --model.dynamics.lr or --model.dynamics.inner_lr."
@@ -60,10 +63,6 @@ class MIERModule(MetaTrainingModule):
             CUDA device, ``32-true`` precision only: refused at setup otherwise, naming the
             fix. Off by default.
     """
-
-    # Tests only (never the CLI): run the capture-safe step eagerly on any device, on its
-    # static buffers, instead of capturing it (tests/fast/test_cuda_graph.py).
-    rehearse_graph: bool = False
 
     def __init__(
         self,
@@ -101,10 +100,6 @@ class MIERModule(MetaTrainingModule):
         self._graph: GraphedStep | None = None
         self.automatic_optimization = False
 
-    @property
-    def meta_model(self) -> MetaModelModule:
-        return self.meta
-
     def policy(self) -> Policy:
         return self.sac.policy(self.collect_cfg.act_on)  # once per collection phase
 
@@ -114,12 +109,19 @@ class MIERModule(MetaTrainingModule):
 
     @property
     def prior_context(self) -> Tensor:
-        return self.oracle_prior if self.oracle else super().prior_context
+        return self.oracle_prior if self.oracle else self.meta.prior.detach()
 
     def acting_context(self, tasks: Sequence[Any], collector: Collector) -> Adapt:
         if not self.oracle:
-            return super().acting_context(tasks, collector)
+            return self.meta.adapt
         return lambda batch: collector.encode_tasks(tasks)
+
+    def identify_tasks(
+        self, collector: Collector, tasks: Sequence[Any], adapt_steps: int
+    ) -> Identification:
+        return self.meta.identification(
+            collector, tasks, adapt_steps, self.adaptation_policy(), self.prior_context
+        )
 
     def training_context(self, batch: MetaBatch, adapted: Tensor) -> Tensor:
         """SAC's context per task of the meta-batch ``[tasks, dim]``: φ_T (of the support
@@ -137,16 +139,10 @@ class MIERModule(MetaTrainingModule):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """``[model, critic, policy]`` (``policy``: the actor and α, see ContextSACModule)."""
-        capturable = self.cuda_graph  # step counts on the device, graph-safe steps
-        return [
-            self.meta.configure_optimizers(capturable),
-            *self.sac.configure_optimizers(capturable),
-        ]
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)
-        if "optimizer_states" in checkpoint:  # [model, critic, ...]: the SAC ones start at 1
-            upgrade_optimizer_states(checkpoint["optimizer_states"], first=1)
+        optimizers = [self.meta.configure_optimizers(), *self.sac.configure_optimizers()]
+        if self.cuda_graph:  # step counts on the device: graph-safe steps
+            optimizers = [capturable(optimizer) for optimizer in optimizers]
+        return optimizers
 
     def after_initial_exploration(self) -> None:
         """``dynamics.warmup_steps`` meta-updates of the model alone, on meta-batches of the
@@ -162,16 +158,13 @@ class MIERModule(MetaTrainingModule):
                 loss, _, _ = self.meta.meta_update(batch.to(self.device), diagnostics=False)
                 where = f"model warm-up, step {self.meta.cfg.warmup_steps - remaining + i}"
                 self.finite_guard.record({"model/outer_loss": loss}, where, MODEL_HINT)
-                self.meta.optimize(self, model_opt, loss)
+                manual_step(self.meta, model_opt, loss, self.meta.cfg.grad_clip)
             remaining -= loader.steps
             self.finite_guard.check(self.trainer)
         self.print(
             f"model warm-up: {self.meta.cfg.warmup_steps} meta-updates in "
             f"{time.perf_counter() - t0:.1f}s"
         )
-
-    def _optimize(self, optimizer: Any, loss: Tensor) -> None:
-        manual_step(self, optimizer, loss)
 
     def training_step(self, batch: MetaBatch, batch_idx: int) -> None:
         if self.cuda_graph:
@@ -195,14 +188,14 @@ class MIERModule(MetaTrainingModule):
         # second-order step of θ on the query batches (outer loop).
         model_loss, metrics, adapted_context = self.meta.meta_update(batch, diagnostics)
         self.finite_guard.record_values({"model/outer_loss": model_loss}, MODEL_HINT)
-        self.meta.optimize(self, model_opt, model_loss)
+        manual_step(self.meta, model_opt, model_loss, self.meta.cfg.grad_clip)
 
         # SAC on the same query batches, each transition labelled with its task's φ_T. The
         # context is detached: SAC never backpropagates into the model (docs/algorithm.md §4.2b).
         sac_batch = batch.query.flatten()
         context = self.training_context(batch, adapted_context)
         context = context.repeat_interleave(batch.query.rew.shape[1], dim=0)
-        sac_metrics = self.sac.update(sac_batch, context, sac_opts, self._optimize)
+        sac_metrics = self.sac.update(sac_batch, context, sac_opts)
         self.finite_guard.record_values(
             {f"sac/{k}": sac_metrics[k] for k in ("critic_loss", "actor_loss", "alpha_loss")},
             SAC_HINT,
@@ -212,7 +205,7 @@ class MIERModule(MetaTrainingModule):
 
     # ------------------------------------------------------------ cuda_graph
     def setup(self, stage: str) -> None:
-        if self.cuda_graph and stage == "fit" and not self.rehearse_graph:
+        if self.cuda_graph and stage == "fit":
             trainer = self.trainer
             problem = graph_step_problem(
                 trainer.strategy.root_device.type, str(trainer.precision), trainer.world_size
@@ -231,12 +224,9 @@ class MIERModule(MetaTrainingModule):
             for optimizer in optimizers:
                 states_to_param_devices_(optimizer.optimizer)
             self._graph = GraphedStep(
-                lambda static: self.update(static, optimizers, diagnostics=True),
-                capture=not self.rehearse_graph,
+                lambda static: self.update(static, optimizers, diagnostics=True), capture=True
             )
         metrics, replayed = self._graph(batch)
         if replayed:  # the replay ran no Python: count its three optimiser steps for Lightning
-            for optimizer in optimizers:
-                optimizer._on_before_step()
-                optimizer._on_after_step()
+            count_optimizer_steps(optimizers)
         return metrics

@@ -31,9 +31,8 @@ from mier_pl.modules.common import (
     FiniteGuard,
     as_config,
     log_step_metrics,
-    manual_step,
 )
-from mier_pl.modules.context_sac import ContextSACModule, Optimize, SACConfig
+from mier_pl.modules.context_sac import ContextSACModule, SACConfig
 from mier_pl.nets.sac_nets import mlp
 from mier_pl.ranges import (
     NonNegativeFloat,
@@ -257,15 +256,11 @@ class PEARLModule(MetaTrainingModule):
         critic.add_param_group({"params": list(self.encoder.parameters()), "lr": self.pearl_cfg.lr})
         return [critic, policy]
 
-    def _optimize(self, optimizer: Any, loss: Tensor) -> None:
-        manual_step(self, optimizer, loss)
-
     def update(
         self,
         context: TransitionBatch,
         batch: TransitionBatch,
-        optimizers: list[torch.optim.Optimizer],
-        optimize: Optimize,
+        optimizers: Sequence[torch.optim.Optimizer],
     ) -> dict[str, Tensor]:
         """One PEARL update: z per task from its ``context`` ``[tasks, C]``, then SAC on
         ``batch`` ``[tasks, B]`` with each transition labelled with its task's z.
@@ -281,7 +276,6 @@ class PEARLModule(MetaTrainingModule):
             batch.flatten(),
             z.repeat_interleave(batch.rew.shape[1], dim=0),
             optimizers,
-            optimize,
             critic_objective=lambda loss: 2.0 * loss + self.pearl_cfg.kl_weight * kl,
         )
         metrics.update(
@@ -301,7 +295,7 @@ class PEARLModule(MetaTrainingModule):
         task_ids = torch.randint(self.data.num_train_tasks, (cfg.meta_batch,), device=replay.device)
         context = self.context_replay.sample(task_ids, cfg.context_batch)
         sac_batch = replay.sample(task_ids, cfg.sac_batch)
-        metrics = self.update(context, sac_batch, self.optimizers(), self._optimize)
+        metrics = self.update(context, sac_batch, self.optimizers())
         self.finite_guard.record(
             {f"sac/{k}": metrics[k] for k in ("critic_loss", "actor_loss", "alpha_loss", "kl")},
             f"epoch {self.current_epoch}, batch {batch_idx}",

@@ -1,8 +1,8 @@
 """The capture-safe training step of ``--model.init_args.cuda_graph true`` (fast/cuda_graph.py).
 
-No GPU here, so the step is rehearsed: ``MIERModule.rehearse_graph`` (tests only, not a CLI
-option) runs the very step a CUDA graph would capture, eagerly on the CPU, on its static
-buffers. What a capture needs and a CPU can show: no host sync, the same memory for every
+No GPU here, so the step is rehearsed: the ``rehearse`` fixture lets the CPU pass the device
+check and builds ``GraphedStep(capture=False)``, which runs the very step a CUDA graph would
+capture, eagerly on the CPU, on its static buffers. What a capture needs and a CPU can show: no host sync, the same memory for every
 input, output and state tensor in every step, optimiser states on the device, and the same
 numbers as the ordinary step. The capture and replay themselves run in ``make gpu-check``.
 """
@@ -15,15 +15,16 @@ import pytest
 import torch
 from pytorch_lightning.callbacks import Callback
 
+import mier_pl.modules.mier as mier_module
 from mier_pl.data.batch import MetaBatch, TransitionBatch
 from mier_pl.fast.cuda_graph import (
     GraphedStep,
     batch_tensors,
+    capturable,
     graph_step_problem,
     states_to_param_devices_,
 )
 from mier_pl.functional import sac_losses
-from mier_pl.modules.mier import MIERModule
 from tests.conftest import fit_debug
 from tests.modules.sync_counter import SyncCounter, add_fit_callbacks, count_syncs_in_fit
 
@@ -46,7 +47,9 @@ def _fit(run_cli, *extra: str, graph: bool = True, steps: int = STEPS):
 
 @pytest.fixture
 def rehearse(monkeypatch):
-    monkeypatch.setattr(MIERModule, "rehearse_graph", True)
+    monkeypatch.setattr(mier_module, "graph_step_problem", lambda *args: None)
+    rehearsed = lambda step, **options: GraphedStep(step, **{**options, "capture": False})  # noqa: E731
+    monkeypatch.setattr(mier_module, "GraphedStep", rehearsed)
 
 
 def _state_tensors(module) -> dict[str, torch.Tensor]:
@@ -302,3 +305,15 @@ def _one(rew: float) -> TransitionBatch:
     """A ``[1 task, 1]`` batch with reward ``rew``."""
     z = torch.zeros(1, 1, 2)
     return TransitionBatch(z, z[..., :1], torch.full((1, 1), rew), z, z[..., 0], z[..., 0])
+
+
+def test_capturable_keeps_the_groups_and_settings_and_makes_them_fused_and_capturable():
+    a, b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2))
+    plain = torch.optim.Adam([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=1e-3, eps=1e-6)
+    graphed = capturable(plain)
+    assert type(graphed) is torch.optim.Adam and len(graphed.param_groups) == 2
+    for new, old in zip(graphed.param_groups, plain.param_groups):
+        assert new["params"] == old["params"] and new["fused"] and new["capturable"]
+        others = set(old) - {"params", "fused", "capturable"}
+        assert {k: new[k] for k in others} == {k: old[k] for k in others}
+    assert [g["lr"] for g in graphed.param_groups] == [1e-3, 0.5]

@@ -10,7 +10,7 @@ import torch
 
 from mier_pl.data.batch import TransitionBatch
 from mier_pl.functional import sac_losses as F
-from mier_pl.modules.context_sac import ContextSACModule, SACConfig, upgrade_optimizer_states
+from mier_pl.modules.context_sac import ContextSACModule, SACConfig
 from mier_pl.nets.sac_nets import TanhGaussianActor, TwinCritic
 
 F64 = torch.float64
@@ -185,16 +185,10 @@ def test_target_entropy(choice, value):
 def test_one_update_changes_critic_actor_alpha_and_stays_finite():
     sac = make_sac()
     opts = sac.configure_optimizers()
-
-    def optimize(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
     batch, context = random_batch(), torch.randn(B, CTX, dtype=F64)
     start = copy.deepcopy(sac)
     torch.manual_seed(9)
-    metrics = sac.update(batch, context, opts, optimize)
+    metrics = sac.update(batch, context, opts)  # no Trainer: plain steps
 
     # The critic loss is the one of the pre-update networks (critic first).
     torch.manual_seed(9)
@@ -228,33 +222,6 @@ def test_one_update_changes_critic_actor_alpha_and_stays_finite():
         torch.testing.assert_close(t, (1 - tau) * p0 + tau * p, rtol=0, atol=1e-15)
     assert all(torch.isfinite(v).all() for v in metrics.values())
     assert set(metrics) >= {"critic_loss", "actor_loss", "alpha_loss", "alpha", "entropy", "q_mean"}
-
-
-def test_former_actor_and_alpha_adam_states_merge_into_the_policy_adam():
-    """upgrade_optimizer_states: separate actor/α Adams (old checkpoints) → one policy Adam."""
-    sac = make_sac()
-    actor_params = list(sac.actor.parameters())
-    old_actor = torch.optim.Adam(actor_params, lr=sac.cfg.lr)
-    old_alpha = torch.optim.Adam([sac.log_alpha], lr=sac.cfg.lr)
-    for _ in range(3):
-        for opt, params in ((old_actor, actor_params), (old_alpha, [sac.log_alpha])):
-            for p in params:
-                p.grad = torch.randn_like(p)
-            opt.step()
-    critic_state = {"state": {}, "param_groups": [{"params": [0]}]}
-    states = [critic_state, old_actor.state_dict(), old_alpha.state_dict()]
-    upgrade_optimizer_states(states, first=0)
-    assert len(states) == 2 and states[0] is critic_state
-    _, policy = sac.configure_optimizers()
-    policy.load_state_dict(states[1])
-    for p in [*actor_params, sac.log_alpha]:
-        old = old_alpha.state[p] if p is sac.log_alpha else old_actor.state[p]
-        for key in ("step", "exp_avg", "exp_avg_sq"):
-            torch.testing.assert_close(policy.state[p][key], old[key], rtol=0, atol=0)
-    # A current layout is left alone.
-    current = [critic_state, policy.state_dict()]
-    upgrade_optimizer_states(current, first=0)
-    assert len(current) == 2
 
 
 @pytest.mark.parametrize("act_on", ["device", "cpu"])

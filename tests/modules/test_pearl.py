@@ -64,24 +64,26 @@ def test_kl_matches_the_closed_form_of_torch_distributions():
     assert float(P.kl_to_standard_normal(torch.zeros(2, 5), torch.ones(2, 5))) == 0.0
 
 
+def _encoder_grad_norm(module: PEARLModule) -> float:
+    return sum(float(p.grad.norm()) for p in module.encoder.parameters() if p.grad is not None)
+
+
 def test_encoder_gets_critic_gradients_and_no_actor_gradients():
     torch.manual_seed(0)
     module = PEARLModule(4, 2, reward_only=True, sac=SACConfig(hidden=(32, 32)))
     optimizers = module.configure_optimizers()
     seen: list[tuple[int, float]] = []
-
-    def optimize(opt, loss):
-        opt.zero_grad(set_to_none=True)
-        for p in module.encoder.parameters():
-            p.grad = None
-        loss.backward()
-        grads = [p.grad for p in module.encoder.parameters()]
-        norm = sum(float(g.norm()) for g in grads if g is not None)
-        seen.append((optimizers.index(opt), norm))
-        opt.step()
+    for i, opt in enumerate(optimizers):  # the encoder's gradient as each optimiser steps
+        opt.register_step_pre_hook(
+            lambda o, args, kwargs, i=i: seen.append((i, _encoder_grad_norm(module)))
+        )
+    # The policy optimiser does not hold the encoder: clear what the critic's step left there.
+    optimizers[0].register_step_post_hook(
+        lambda o, args, kwargs: [setattr(p, "grad", None) for p in module.encoder.parameters()]
+    )
 
     before = [p.detach().clone() for p in module.encoder.parameters()]
-    metrics = module.update(_batch(3, 10, 4, 2), _batch(3, 16, 4, 2), optimizers, optimize)
+    metrics = module.update(_batch(3, 10, 4, 2), _batch(3, 16, 4, 2), optimizers)
     (critic_step, critic_norm), (policy_step, policy_norm) = seen
     assert (critic_step, policy_step) == (0, 1)
     assert critic_norm > 0  # the critic loss (+ KL) reaches the encoder
@@ -94,16 +96,10 @@ def test_encoder_gets_critic_gradients_and_no_actor_gradients():
 def test_critic_loss_alone_reaches_the_encoder_without_the_kl():
     torch.manual_seed(0)
     module = PEARLModule(4, 2, reward_only=True, pearl=PEARLConfig(kl_weight=0.0))
+    optimizers = module.configure_optimizers()
     norms = []
-
-    def optimize(opt, loss):
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        norms.append(
-            sum(float(p.grad.norm()) for p in module.encoder.parameters() if p.grad is not None)
-        )
-
-    module.update(_batch(2, 8, 4, 2), _batch(2, 8, 4, 2), module.configure_optimizers(), optimize)
+    optimizers[0].register_step_pre_hook(lambda o, a, k: norms.append(_encoder_grad_norm(module)))
+    module.update(_batch(2, 8, 4, 2), _batch(2, 8, 4, 2), optimizers)
     assert norms[0] > 0
 
 
