@@ -426,7 +426,7 @@ def refuse_empty_budget(trainer) -> None:
         value = trainer.get(key)
         if value is not None and not isinstance(value, bool) and value == 0:
             raise SystemExit(
-                f"error: --trainer.{key} {value} trains nothing (no epoch, no checkpoint); "
+                f"error: --trainer.{key} {value:g} trains nothing (no epoch, no checkpoint); "
                 f"pass a positive --trainer.{key}, or leave it out for the config's schedule"
             )
 
