@@ -19,6 +19,7 @@ import io
 import os
 import pickle
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,28 @@ def check_intact(checkpoint: dict[str, Any], path: str | os.PathLike, parts=FIT_
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             bad = int((~torch.isfinite(tensor)).sum())
             _refuse(path, f"holds {bad} non-finite value(s) in {where}")
+
+
+def optimizer_layout(optimizer_states: Sequence[dict]) -> list[int]:
+    """Parameter groups per optimiser, from a checkpoint's ``optimizer_states`` or from
+    ``[opt.state_dict() for opt in optimizers]``."""
+    return [len(state["param_groups"]) for state in optimizer_states]
+
+
+def check_optimizer_layout(saved: list[int], optimizers: Sequence, path) -> None:
+    """Raise :class:`CheckpointError` unless a checkpoint's optimiser layout ``saved``
+    (:func:`optimizer_layout`) is that of ``optimizers``, the resumed run's: as many optimisers,
+    each with as many parameter groups. Torch would otherwise stop with a bare ``ValueError``
+    halfway through the restore (a file from before actor and α shared one Adam, say)."""
+    want = [len(optimizer.param_groups) for optimizer in optimizers]
+    if saved != want:
+        raise CheckpointError(
+            errno.EINVAL,
+            f"checkpoint {path} holds {len(saved)} optimiser state(s) with {saved} parameter "
+            f"groups, but this run's module steps {len(want)} optimiser(s) with {want}: it was "
+            "written by another module or an older layout of this one; resume it with the "
+            "version that wrote it, or start a new run",
+        )
 
 
 def _check_replay(replay: dict[str, Any], collector: dict[str, Any], path) -> None:

@@ -27,7 +27,12 @@ from mier_pl.data.algorithm import (
     random_policy,
 )
 from mier_pl.data.buffer import MultiTaskReplay
-from mier_pl.data.checkpoint_io import FIT_PARTS, check_intact
+from mier_pl.data.checkpoint_io import (
+    FIT_PARTS,
+    check_intact,
+    check_optimizer_layout,
+    optimizer_layout,
+)
 from mier_pl.data.datamodule import ReplayDataModule
 from mier_pl.data.rollout import Collector
 from mier_pl.data.video import EpisodeRecorder, log_videos
@@ -136,6 +141,9 @@ class MetaTrainingModule(PlainHookName, pl.LightningModule):
 
     # ---------------------------------------------------------------- hooks
     def on_fit_start(self) -> None:
+        # Lightning restores the optimisers after this hook; refuse a foreign layout first.
+        if resumed := self.__dict__.pop("_resumed_layout", None):
+            check_optimizer_layout(resumed[0], self.trainer.optimizers, resumed[1])
         dm, c = self.data, self.collect_cfg
         if int(dm.buffer.added.sum()) == 0:  # a resumed run has its buffers back already
             t0 = time.perf_counter()
@@ -303,6 +311,8 @@ class MetaTrainingModule(PlainHookName, pl.LightningModule):
             FIT_PARTS if dm is not None else tuple(p for p in FIT_PARTS if p != "ReplayDataModule")
         )
         check_intact(checkpoint, path, parts)
+        if "optimizer_states" in checkpoint:  # checked in on_fit_start, once optimisers exist
+            self._resumed_layout = (optimizer_layout(checkpoint["optimizer_states"]), path)
         if dm is not None:
             check_checkpoint_family(checkpoint, dm.family, dm.obs_dim, dm.act_dim)
 

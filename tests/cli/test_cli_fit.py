@@ -197,8 +197,9 @@ def split_policy_state(state: dict) -> tuple[dict, dict]:
     return actor, alpha
 
 
-def test_checkpoint_with_separate_actor_and_alpha_adams_resumes(run_cli, tmp_path):
-    """Runs saved before actor and α shared one Adam resume with their moments and steps."""
+def test_checkpoint_of_another_optimizer_layout_is_refused_in_one_line(run_cli, tmp_path, capsys):
+    """A file from before actor and α shared one Adam (four optimiser states) is refused in one
+    line naming both layouts, not by torch's ValueError halfway through the restore."""
     first = _fit(run_cli, "point_rotated.yaml", "--trainer.max_epochs", "2")
     new_ckpt = Path(first.trainer.log_dir) / "checkpoints" / "last.ckpt"
     saved = torch.load(new_ckpt, weights_only=True, map_location="cpu")
@@ -207,17 +208,12 @@ def test_checkpoint_with_separate_actor_and_alpha_adams_resumes(run_cli, tmp_pat
     old_ckpt = tmp_path / "old_layout.ckpt"
     torch.save(saved, old_ckpt)
 
-    resumed = _fit(
-        run_cli, "point_rotated.yaml", "--trainer.max_epochs", "3", "--ckpt_path", old_ckpt
-    )
-    policy = resumed.trainer.optimizers[2]
-    log_alpha = resumed.model.sac.log_alpha
-    alpha_state = policy.state[log_alpha]
-    # 2 epochs × 4 steps restored from the old α Adam, then 4 more; its moments came along.
-    assert int(alpha_state["step"]) == 12
-    assert float(alpha_state["exp_avg_sq"]) > 0
-    actor_weight = next(resumed.model.sac.actor.parameters())
-    assert int(policy.state[actor_weight]["step"]) == 12
+    with pytest.raises(SystemExit) as exc:
+        _fit(run_cli, "point_rotated.yaml", "--trainer.max_epochs", "3", "--ckpt_path", old_ckpt)
+    message = str(exc.value.code)
+    assert message.startswith(f"error: checkpoint {old_ckpt} holds 4 optimiser state(s) with ")
+    assert "this run's module steps 3 optimiser(s)" in message
+    assert "\n" not in message
 
 
 @pytest.mark.parametrize(
