@@ -63,16 +63,17 @@ def metric_series(rows: list[dict[str, str]], key: str) -> list[float]:
     return [float(r[key]) for r in rows if r.get(key)]
 
 
-def fit_debug(run_cli, config: str = "point_rotated.yaml", *extra: str, epochs: int = 1):
-    """``fit`` of ``conf/<config>`` shrunk by the debug overlay, ``epochs`` epochs, no bar."""
+def fit_debug(run_cli, config: str = "point_rotated.yaml", *extra: str, epochs: int | None = 1):
+    """``fit`` of ``conf/<config>`` shrunk by the debug overlay, no bar; ``epochs`` epochs (None:
+    the debug overlay's own, or what ``extra`` says)."""
+    length = () if epochs is None else ("--trainer.max_epochs", str(epochs))
     return run_cli(
         "fit",
         "--config",
         CONF / config,
         "--config",
         CONF / "debug.yaml",
-        "--trainer.max_epochs",
-        str(epochs),
+        *length,
         "--trainer.enable_progress_bar",
         "false",
         *extra,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import CONF, metric_series, needs_metaworld, read_metrics
+from tests.conftest import CONF, fit_debug, metric_series, needs_metaworld, read_metrics
 
 DEBUG = CONF / "debug.yaml"
 OVERLAYS = {"debug.yaml", "model_only.yaml", "pearl.yaml"}
@@ -18,16 +18,7 @@ FAMILY_CONFIGS = [
 
 
 def _fit(run_cli, config: str, *extra: str):
-    return run_cli(
-        "fit",
-        "--config",
-        CONF / config,
-        "--config",
-        DEBUG,
-        "--trainer.enable_progress_bar",
-        "false",
-        *extra,
-    )
+    return fit_debug(run_cli, config, *extra, epochs=None)
 
 
 @pytest.mark.parametrize("config", FAMILY_CONFIGS)

@@ -10,22 +10,11 @@ import pytest
 import torch
 
 from mier_pl.cli.resume import last_checkpoints
-from tests.conftest import CONF, read_metrics
-
-DEBUG = CONF / "debug.yaml"
+from tests.conftest import fit_debug, read_metrics
 
 
 def _fit(run_cli, *extra: str, config: str = "point_goal.yaml"):
-    return run_cli(
-        "fit",
-        "--config",
-        CONF / config,
-        "--config",
-        DEBUG,
-        "--trainer.enable_progress_bar",
-        "false",
-        *extra,
-    )
+    return fit_debug(run_cli, config, *extra, epochs=None)
 
 
 @pytest.fixture
