@@ -228,7 +228,12 @@ def plot(
                 steps = sorted(set.intersection(*(set(c) for c in curves)))
                 values = np.array([[c[s] for s in steps] for c in curves])
                 mean, std = values.mean(0), values.std(0)
-                ax.plot(steps, mean, color=f"C{i}", label=f"{v.name} ({len(curves)} seeds)")
+                ax.plot(
+                    steps,
+                    mean,
+                    color=f"C{i}",
+                    label=f"{v.name} ({len(curves)} seed{'s' * (len(curves) != 1)})",
+                )
                 ax.fill_between(steps, mean - std, mean + std, color=f"C{i}", alpha=0.2)
     if reference:
         has_test = any(r.test for v in variants for r in v.runs)

@@ -187,7 +187,10 @@ def _plot(
     for label, c in curves.items():
         mean, std = c["values"].mean(0), c["values"].std(0)
         ax.plot(
-            c["steps"], mean, color=colors[label], label=f"{labels[label]} ({c['seeds']} seeds)"
+            c["steps"],
+            mean,
+            color=colors[label],
+            label=f"{labels[label]} ({c['seeds']} seed{'s' * (c['seeds'] != 1)})",
         )
         ax.fill_between(c["steps"], mean - std, mean + std, color=colors[label], alpha=0.2)
     drawn = published.draw(ax, reference, last) if reference else []
