@@ -164,11 +164,17 @@ class ModelErrors(NamedTuple):
 class Identification(NamedTuple):
     """What a method identifies a task batch by (``MetaTrainingModule.identify_tasks``): the
     ``context`` ``[tasks, dim]`` its policy acts with (φ_T; PEARL: z's posterior mean), and,
-    for a method with a model, its :class:`ModelErrors` on held-out steps at φ_T and at φ₀."""
+    for a method with a model, its :class:`ModelErrors` on held-out steps at φ_T and at φ₀.
+
+    ``noise`` ``[tasks, dim]``: for a method whose policy acts on a *sample* around ``context``
+    (PEARL's z ~ N(μ, σ²)), the sample's standard deviation σ. A linear probe reads the task off
+    μ at any scale, so a high R² says nothing of a policy that sees μ through noise far larger
+    than the spread of μ across tasks; the two sizes side by side do."""
 
     context: Tensor
     errors: ModelErrors | None = None
     prior_errors: ModelErrors | None = None
+    noise: Tensor | None = None
 
 
 def prediction_errors(model: ContextModel, batch: TransitionBatch, context: Tensor) -> ModelErrors:

@@ -103,6 +103,8 @@ def identification_metrics(
             out[f"diag/{split}_context_norm"] = stats.norm_mean
             out[f"diag/{split}_context_norm_max"] = stats.norm_max
             out[f"diag/{split}_context_spread"] = stats.spread
+            if found.noise is not None:
+                out[f"diag/{split}_context_noise"] = float(found.noise.mean())
             for name, errors in (("", found.errors), ("_prior", found.prior_errors)):
                 if errors is not None:
                     out[f"diag/{split}_reward_mse{name}"] = float(errors.reward.mean())
@@ -129,4 +131,5 @@ def _concatenate(parts: list[Identification]) -> Identification:
         torch.cat([p.context for p in parts]),
         errors([p.errors for p in parts]),
         errors([p.prior_errors for p in parts]),
+        None if parts[0].noise is None else torch.cat([p.noise for p in parts]),
     )

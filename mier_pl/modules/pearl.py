@@ -225,10 +225,11 @@ class PEARLModule(MetaTrainingModule):
         self, collector: Collector, tasks: Sequence[Any], adapt_steps: int
     ) -> Identification:
         """The diagnostics' view of ``tasks``: z's posterior mean as evaluation infers it
-        (:meth:`explore_posterior`); PEARL has no model, so no model errors."""
+        (:meth:`explore_posterior`) and its σ, the noise the policy's sampled z carries; PEARL
+        has no model, so no model errors."""
         del adapt_steps
-        params = self.explore_posterior(collector, tasks, self.policy())
-        return Identification(params.chunk(2, dim=-1)[0])
+        mean, var = self.explore_posterior(collector, tasks, self.policy()).chunk(2, dim=-1)
+        return Identification(mean, noise=var.sqrt())
 
     # ---------------------------------------------------------- collection
     def setup(self, stage: str) -> None:

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from mier_pl.analysis.evaluate import main as evaluate_main
 from mier_pl.data.rollout import Collector
@@ -23,6 +24,7 @@ PROBE = ("diag/probe_r2_train", "diag/probe_r2_test")
 SIZES = tuple(
     f"diag/{s}_context_{k}" for s in ("train", "test") for k in ("norm", "norm_max", "spread")
 )
+NOISE = ("diag/train_context_noise", "diag/test_context_noise")  # PEARL's posterior sigma
 MODEL = tuple(
     f"diag/{s}_{part}_mse{p}"
     for s in ("train", "test")
@@ -58,6 +60,7 @@ def test_mier_debug_fit_logs_finite_diagnostics_on_all_train_tasks(run_cli, monk
     for key in PROBE + SIZES + MODEL:
         values = metric_series(rows, key)
         assert len(values) == 2 and all(math.isfinite(v) for v in values), (key, values)
+    assert not any(metric_series(rows, k) for k in NOISE)  # φ_T is used as it is: no noise
     # Two evaluations, each: all 40 train tasks (probe_tasks default), all 10 test tasks,
     # with point-goal's A = 300, although the debug evaluation plays 2 + 2 episodes.
     assert calls == [("MIERModule", 40, 300), ("MIERModule", 10, 300)] * 2
@@ -89,6 +92,31 @@ def test_pearl_debug_fit_probes_z_and_logs_no_model_errors(run_cli, monkeypatch)
         assert len(values) == 1 and math.isfinite(values[0]), (key, values)
     assert not any(metric_series(rows, k) for k in MODEL)  # PEARL has no model
     assert calls == [("PEARLModule", 40, 300), ("PEARLModule", 10, 300)]
+    # z's sample noise beside the spread of its mean: positive, finite, once per evaluation.
+    for key in NOISE:
+        (value,) = metric_series(rows, key)
+        assert 0 < value < math.inf, (key, value)
+
+
+def test_pearl_noise_is_the_posterior_sigma_and_survives_the_chunks(monkeypatch):
+    """The logged noise is the mean of sqrt(posterior variance) over tasks and dims, whatever
+    the chunking: a stub posterior with variance 0.25 on every train task, 0.09 on test tasks."""
+    from mier_pl.functional.probe import Identification
+
+    collector = Collector("point-goal", None, 0)
+
+    class Stub:
+        def identify_tasks(self, collector, tasks, adapt_steps):
+            var = 0.25 if any(tasks[0] is t for t in collector.train_tasks) else 0.09
+            return Identification(
+                torch.arange(len(tasks) * 2.0).view(-1, 2),
+                noise=torch.full((len(tasks), 2), var).sqrt(),
+            )
+
+    monkeypatch.setattr(diagnostics, "PROBE_CHUNK", 16)
+    out = diagnostics.identification_metrics(Stub(), collector, 30, None)
+    assert out["diag/train_context_noise"] == pytest.approx(0.5)
+    assert out["diag/test_context_noise"] == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize("overlay", [None, "pearl.yaml"], ids=["mier", "pearl"])
