@@ -12,7 +12,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.strategies import DDPStrategy, SingleDeviceStrategy
 
-from tests.conftest import CONF
+from tests.conftest import CONF, fit_debug
 
 pytestmark = pytest.mark.e2e
 
@@ -95,16 +95,7 @@ def test_two_rank_fit_syncs_parameters_and_keeps_separate_replays(tmp_path):
 
 
 def _fit_debug(run_cli, *extra: str):
-    return run_cli(
-        "fit",
-        "--config",
-        CONF / "point_rotated.yaml",
-        "--config",
-        CONF / "debug.yaml",
-        "--trainer.enable_progress_bar",
-        "false",
-        *extra,
-    )
+    return fit_debug(run_cli, "point_rotated.yaml", *extra, epochs=None)
 
 
 def _instantiate(run_cli, monkeypatch, *extra: str):
