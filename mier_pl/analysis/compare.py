@@ -35,7 +35,7 @@ import numpy as np
 import yaml
 
 from mier_pl.analysis import published
-from mier_pl.analysis.report import refuse_duplicates
+from mier_pl.analysis.report import refuse_duplicates, seeds_label
 from mier_pl.envs.registry import FAMILY_NAMES
 
 TRAIN_KEY = "eval/train_return"
@@ -232,7 +232,7 @@ def plot(
                     steps,
                     mean,
                     color=f"C{i}",
-                    label=f"{v.name} ({len(curves)} seed{'s' * (len(curves) != 1)})",
+                    label=f"{v.name} ({seeds_label(len(curves))})",
                 )
                 ax.fill_between(steps, mean - std, mean + std, color=f"C{i}", alpha=0.2)
     if reference:

@@ -25,7 +25,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mier_pl.analysis import published
-from mier_pl.analysis.report import epoch_series
+from mier_pl.analysis.report import epoch_series, seeds_label
 
 TEST_KEYS = {  # each method's in-run test evaluation, before any relabeling
     "mier": ("mier_wr", "eval/test_return_mier_wr"),
@@ -190,7 +190,7 @@ def _plot(
             c["steps"],
             mean,
             color=colors[label],
-            label=f"{labels[label]} ({c['seeds']} seed{'s' * (c['seeds'] != 1)})",
+            label=f"{labels[label]} ({seeds_label(c['seeds'])})",
         )
         ax.fill_between(c["steps"], mean - std, mean + std, color=colors[label], alpha=0.2)
     drawn = published.draw(ax, reference, last) if reference else []

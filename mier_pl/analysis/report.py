@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def seeds_label(n: int) -> str:
+    """``"1 seed"``, ``"3 seeds"``: how a figure's legend or title counts the runs it averages."""
+    return f"{n} seed{'s' * (n != 1)}"
+
+
 def refuse_duplicates(paths: list[Path], what: str) -> None:
     """Exit in one line when two of ``paths`` are one directory (by its resolved path): a run
     given twice counts as two seeds and shrinks the std (``report RUN RUN``: "std 0.00")."""

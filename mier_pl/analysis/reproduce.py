@@ -50,7 +50,7 @@ import yaml
 
 from mier_pl import runlock
 from mier_pl.analysis.figure2 import write_figure2
-from mier_pl.analysis.report import epoch_series
+from mier_pl.analysis.report import epoch_series, seeds_label
 from mier_pl.cli.adapt_trainer import RUN_RECORD
 from mier_pl.envs import make_env
 from mier_pl.envs.registry import family_class
@@ -429,7 +429,7 @@ def _plots(out: Path, jobs: list[Job], table: dict, xs: list, axis: str, meta: d
         color=[COLORS[k] for k in keys],
         capsize=4,
     )
-    ax.set(ylabel="test return", title=f"{meta['family']} ({len(meta['seeds'])} seeds)")
+    ax.set(ylabel="test return", title=f"{meta['family']} ({seeds_label(len(meta['seeds']))})")
     fig.tight_layout()
     fig.savefig(out / "figure4.png", dpi=120)
     plt.close(fig)

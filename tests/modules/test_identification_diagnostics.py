@@ -13,6 +13,7 @@ import torch
 from mier_pl.analysis.evaluate import main as evaluate_main
 from mier_pl.data.rollout import Collector
 from mier_pl.envs.meta_env import MetaEnv
+from mier_pl.functional.probe import Identification
 from mier_pl.modules import diagnostics
 from mier_pl.modules.base import MetaTrainingModule
 from mier_pl.modules.context_sac import SACConfig
@@ -101,8 +102,6 @@ def test_pearl_debug_fit_probes_z_and_logs_no_model_errors(run_cli, monkeypatch)
 def test_pearl_noise_is_the_posterior_sigma_and_survives_the_chunks(monkeypatch):
     """The logged noise is the mean of sqrt(posterior variance) over tasks and dims, whatever
     the chunking: a stub posterior with variance 0.25 on every train task, 0.09 on test tasks."""
-    from mier_pl.functional.probe import Identification
-
     collector = Collector("point-goal", None, 0)
 
     class Stub:
